@@ -1,0 +1,56 @@
+"""The ``facetrust`` command line: thin, parses arguments and calls the library.
+
+Each sub-command lives in ``facetrust/commands/<name>.py`` with ``register(subparsers)``; those
+modules import only the standard library at top level, so ``facetrust --help`` answers at once and
+heavy imports (torch, open_clip) happen inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Order as shown in --help.
+COMMANDS = (
+    "demo", "data", "train", "distill", "eval", "predict", "export", "bench", "explain", "serve",
+    "models", "version",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from facetrust import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="facetrust",
+        description="Decide whether a face can be trusted: live or spoof (FLIP on CLIP), distilled "
+        "into fast students, exported, benchmarked and explained.",
+    )
+    parser.add_argument("--version", action="version", version=f"facetrust {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"facetrust.commands.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from facetrust.errors import FacetrustError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except FacetrustError as err:
+        print(f"facetrust {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+def register(subparsers) -> None:
+    p = subparsers.add_parser("serve", help="run the HTTP service")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import sys
+
+    print("facetrust serve: not built yet (see issue #10); coming in a later release.", file=sys.stderr)
+    return 1

@@ -1,0 +1,189 @@
+"""Experiment configs: YAML validated against dataclasses, ``--set a.b=c`` overrides, resolved dump.
+
+A task declares its config as (nested) dataclasses. ``load_config(path, Schema, overrides)`` reads
+the YAML, applies overrides, and builds the dataclass; an unknown key, a wrong type or a missing
+required value is a ``ConfigError`` naming the key and the file. Only ``yaml.safe_load`` is used, so
+no YAML tag can run code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+from facetrust.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.lr=1e-4"`` -> (["train", "lr"], 0.0001); the value is parsed as YAML."""
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. train.lr=1e-4")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({err})") from err
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Return a copy of ``data`` with each ``KEY=VALUE`` override applied (keys checked later)."""
+    import copy
+
+    result = copy.deepcopy(data)
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = result
+        for depth, key in enumerate(keys[:-1]):
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                where = ".".join(keys[: depth + 1])
+                raise ConfigError(f"--set {text!r}: {where} is a value, not a section")
+            node = child
+        node[keys[-1]] = value
+    return result
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and convert it (int -> float, list -> tuple)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _convert(value, option, key, source)
+            except ConfigError as err:
+                errors.append(err)
+        raise ConfigError(f"{source}: {key} = {value!r} is not a {_type_name(tp)}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{source}: {key} = {value!r} must be one of {list(args)}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key, source)
+    if origin in (list, tuple) or tp in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: {key} = {value!r} must be a list")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{source}: {key} needs {len(args)} values, got {len(value)}")
+            return tuple(_convert(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else Any
+        items = [_convert(v, item, f"{key}[{i}]", source) for i, v in enumerate(value)]
+        return tuple(items) if (origin or tp) is tuple else items
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
+        vt = args[1] if args else Any
+        return {str(k): _convert(v, vt, f"{key}.{k}", source) for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {key} = {value!r} must be true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: {key} = {value!r} must be an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: {key} = {value!r} must be a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: {key} = {value!r} must be a string")
+        return value
+    if not isinstance(value, tp):
+        raise ConfigError(f"{source}: {key} = {value!r} must be a {_type_name(tp)}")
+    return value
+
+
+def _build(cls: type[T], data: Any, prefix: str, source: str) -> T:
+    where = prefix or "the top level"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {where} must be a mapping of keys to values, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            full = f"{prefix}.{key}" if prefix else str(key)
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"{source}: unknown key {full!r}{hint}; allowed under {where}: {', '.join(fields)}"
+            )
+    values = {}
+    for name, field in fields.items():
+        full = f"{prefix}.{name}" if prefix else name
+        if name in data:
+            values[name] = _convert(data[name], hints[name], full, source)
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{source}: required key {full!r} is missing")
+    return cls(**values)
+
+
+def from_dict(cls: type[T], data: dict, source: str = "<config>") -> T:
+    """Validate a plain dict against the dataclass ``cls``."""
+    return _build(cls, data, "", source)
+
+
+def load_config(path: str | os.PathLike, cls: type[T], overrides: list[str] | None = None) -> T:
+    """Read a YAML experiment file, apply ``--set`` overrides and validate it against ``cls``."""
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {file} does not exist")
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{file} is not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: the top level must be a mapping of keys to values")
+    data = apply_overrides(data, overrides or [])
+    return from_dict(cls, data, str(file))
+
+
+def to_dict(config: Any) -> dict:
+    """A dataclass config as plain dicts and lists (tuples become lists), ready for YAML or JSON."""
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(config)
+
+
+def dump_config(config: Any, run_dir: str | os.PathLike, name: str = "config.yaml") -> Path:
+    """Write the resolved config into the run folder and return the file's path."""
+    import yaml
+
+    folder = Path(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / name
+    out.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    return out
