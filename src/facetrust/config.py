@@ -2,8 +2,8 @@
 
 A task declares its config as (nested) dataclasses. ``load_config(path, Schema, overrides)`` reads
 the YAML, applies overrides, and builds the dataclass; an unknown key, a wrong type or a missing
-required value is a ``ConfigError`` naming the key and the file. Only ``yaml.safe_load`` is used, so
-no YAML tag can run code.
+required value is a ``ConfigError`` naming the key and the file. Only a ``yaml.SafeLoader`` is used,
+so no YAML tag can run code.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -21,6 +22,35 @@ from facetrust.errors import ConfigError
 T = TypeVar("T")
 
 
+def _yaml_loader():
+    """``yaml.SafeLoader`` that also reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(
+            r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+            |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+            |\.[0-9_]+(?:[eE][-+][0-9]+)?
+            |[-+]?\.(?:inf|Inf|INF)
+            |\.(?:nan|NaN|NAN))$""",
+            re.X,
+        ),
+        list("-+0123456789."),
+    )
+    return Loader
+
+
+def safe_load_yaml(text: str) -> Any:
+    """Parse YAML safely (no tags that run code), with exponent floats such as ``1e-4``."""
+    import yaml
+
+    return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``"train.lr=1e-4"`` -> (["train", "lr"], 0.0001); the value is parsed as YAML."""
     import yaml
@@ -29,7 +59,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. train.lr=1e-4")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = safe_load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as err:
         raise ConfigError(f"--set {text!r}: the value is not valid YAML ({err})") from err
     return key.strip().split("."), value
@@ -85,7 +115,7 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise ConfigError(f"{source}: {key} needs {len(args)} values, got {len(value)}")
-            return tuple(_convert(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(value, args)))
+            return tuple(_convert(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(value, args, strict=True)))
         item = args[0] if args else Any
         items = [_convert(v, item, f"{key}[{i}]", source) for i, v in enumerate(value)]
         return tuple(items) if (origin or tp) is tuple else items
@@ -154,7 +184,7 @@ def load_config(path: str | os.PathLike, cls: type[T], overrides: list[str] | No
     if not file.is_file():
         raise ConfigError(f"config file {file} does not exist")
     try:
-        data = yaml.safe_load(file.read_text()) or {}
+        data = safe_load_yaml(file.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{file} is not valid YAML: {err}") from err
     if not isinstance(data, dict):
