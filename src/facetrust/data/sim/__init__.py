@@ -1,0 +1,5 @@
+"""Synthetic benchmarks generated from data shipped by installed packages (no download)."""
+
+from facetrust.data.sim.fas_sim import make_fas_sim
+
+__all__ = ["make_fas_sim"]
