@@ -83,7 +83,7 @@ def check_attack_types(attack_types: Any, bona_fide: np.ndarray, name: str = "at
     unnamed = np.flatnonzero(~bona_fide & np.isin(np.char.lower(array), ["none", "", "nan"]))
     if unnamed.size:
         raise MetricError(
-            f"attack sample at index {unnamed[0]} has {name} {array[unnamed[0]]!r}; every attack "
+            f"attack sample at index {unnamed[0]} has {name} {str(array[unnamed[0]])!r}; every attack "
             f"(label 0) needs a species such as 'print' or 'replay' ({unnamed.size} such sample(s))"
         )
     return array
