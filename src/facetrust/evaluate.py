@@ -87,12 +87,12 @@ class ScoreSet:
         labels = np.bincount(index, weights=self.labels) / n_frames
         mixed = np.flatnonzero((labels != 0) & (labels != 1))
         if mixed.size:
-            raise MetricError(f"video {videos[mixed[0]]!r} has frames with both labels; fix the manifest")
+            raise MetricError(f"video {str(videos[mixed[0]])!r} has frames with both labels; fix the manifest")
         species = np.empty(videos.size, dtype=self.attack_types.dtype)
         species[index] = self.attack_types
         if np.any(species[index] != self.attack_types):
             bad = index[np.flatnonzero(species[index] != self.attack_types)[0]]
-            raise MetricError(f"video {videos[bad]!r} has frames of different attack types; fix the manifest")
+            raise MetricError(f"video {str(videos[bad])!r} has frames of different attack types; fix the manifest")
         scores = np.bincount(index, weights=self.scores) / n_frames
         return ScoreSet(scores, labels.astype(np.int64), species, videos, self.domain)
 
