@@ -18,10 +18,49 @@ def register(subparsers) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     s.add_argument("--domains", default=None, help="comma-separated cameras (default phone,webcam,kiosk,cctv)")
-    s.add_argument("--subjects", type=int, default=10, help="subjects per domain (default 10)")
-    s.add_argument("--frames", type=int, default=3, help="frames per video (default 3)")
+    s.add_argument("--subjects", type=int, default=12, help="subjects per domain (default 12)")
+    s.add_argument("--frames", type=int, default=4, help="frames per video (default 4)")
     s.add_argument("--grid", default=None, help="also write a sample grid PNG here")
     s.set_defaults(func=run_make_sim)
+
+    s = sub.add_parser("check", help="check a manifest: files decode, counts, split leakage, duplicates")
+    s.add_argument("manifest")
+    s.add_argument("--no-decode", action="store_true", help="only check that files exist")
+    s.add_argument("--json", default=None, help="also write the report as JSON here")
+    s.set_defaults(func=run_check)
+
+    s = sub.add_parser("import-mcio", help="FLIP's MCIO frame layout (frame/{casia,msu,replay,oulu}/...) -> manifest")
+    s.add_argument("root", help="folder holding frame/ (and FLIP's txt/ lists, if any)")
+    s.add_argument("out", help="manifest to write (.csv or .parquet)")
+    s.add_argument("--val-fraction", type=float, default=0.2, help="training subjects held out as val")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=run_import, importer="mcio")
+
+    s = sub.add_parser("import-folders", help="generic {domain}/[split/]{live|spoof}/[attack/]... -> manifest")
+    s.add_argument("root")
+    s.add_argument("out")
+    s.add_argument("--videos", action="store_true", help="list video files instead of images (for prepare-videos)")
+    s.add_argument("--subject-regex", default=None, help="regex with one group: the subject id in the file name")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=run_import, importer="folders")
+
+    s = sub.add_parser("import-deepfake", help="[split/]{real|fake}/... folders -> manifest")
+    s.add_argument("root")
+    s.add_argument("out")
+    s.add_argument("--domain", default=None)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=run_import, importer="deepfake")
+
+    s = sub.add_parser("prepare-videos", help="sample frames, detect and crop faces, write a manifest")
+    s.add_argument("videos", help="a manifest of video files, or a {domain}/{live|spoof}/[attack/] folder of videos")
+    s.add_argument("out", help="output folder (crops, manifest.csv, summary.json)")
+    s.add_argument("--sampling", default="flip", help="flip (frames 6 and 6+n/2), uniform:N, or all")
+    s.add_argument("--detector", default="cascade", help="cascade (default), dlib, yunet, or none")
+    s.add_argument("--detector-model", default=None, help="ONNX file for yunet")
+    s.add_argument("--size", type=int, default=224)
+    s.add_argument("--margin", type=float, default=0.2, help="added to each side, as a fraction of the box")
+    s.add_argument("--no-face", default="centre", choices=("skip", "centre", "previous"))
+    s.set_defaults(func=run_prepare_videos)
 
 
 def run_make_sim(args: argparse.Namespace) -> int:
@@ -35,6 +74,55 @@ def run_make_sim(args: argparse.Namespace) -> int:
         from facetrust.data.sim.grid import save_sample_grid
 
         print(f"sample grid: {save_sample_grid(path, args.grid)}")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    import json
+
+    from facetrust.data.check import check_manifest
+
+    report = check_manifest(args.manifest, decode=not args.no_decode)
+    print(report.format())
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report.to_dict(), f, indent=2)
+    return 0 if report.ok else 1
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from facetrust.data import importers
+
+    if args.importer == "mcio":
+        path = importers.import_mcio(args.root, args.out, val_fraction=args.val_fraction, seed=args.seed)
+    elif args.importer == "folders":
+        path = importers.import_folders(args.root, args.out, videos=args.videos,
+                                        subject_regex=args.subject_regex, seed=args.seed)
+    else:
+        path = importers.import_deepfake(args.root, args.out, domain=args.domain, seed=args.seed)
+    print(f"manifest written: {path} (run: facetrust data check {path})")
+    return 0
+
+
+def run_prepare_videos(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from facetrust.data.importers import import_folders
+    from facetrust.data.manifest import read_manifest
+    from facetrust.data.video import prepare_videos
+
+    source = Path(args.videos)
+    if source.is_dir():
+        source = import_folders(source, Path(tempfile.mkdtemp()) / "videos.csv", videos=True)
+    kwargs = {"model": args.detector_model} if args.detector == "yunet" else {}
+    manifest, summary = prepare_videos(
+        read_manifest(source), args.out, sampling=args.sampling,
+        detector=None if args.detector == "none" else args.detector, size=args.size, margin=args.margin,
+        no_face=args.no_face, detector_kwargs=kwargs)
+    print(json.dumps(summary.to_dict(), indent=2))
+    print(f"manifest written: {manifest}")
     return 0
 
 

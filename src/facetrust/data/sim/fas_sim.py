@@ -50,9 +50,9 @@ CAMERAS: dict[str, Camera] = {
     c.name: c
     for c in (
         Camera("phone", (1.08, 1.0, 0.90), 1.0, 0.4, 0.012, 1.0, 92, 1.10, 3.0, (1.0, 0.98, 0.92), 3.0, (0.92, 0.97, 1.08)),
-        Camera("webcam", (0.90, 1.0, 1.12), 1.15, 0.7, 0.035, 0.62, 65, 0.90, 4.2, (0.97, 1.0, 1.0), 2.4, (1.0, 1.0, 1.0)),
+        Camera("webcam", (0.90, 1.0, 1.12), 0.95, 0.7, 0.030, 0.62, 65, 0.90, 4.2, (0.97, 1.0, 1.0), 2.4, (1.0, 1.0, 1.0)),
         Camera("kiosk", (0.98, 1.08, 0.95), 0.85, 1.1, 0.020, 0.80, 80, 1.00, 3.6, (1.0, 1.0, 0.95), 3.6, (0.95, 1.02, 1.05)),
-        Camera("cctv", (1.0, 1.0, 1.0), 1.25, 0.6, 0.045, 0.55, 55, 0.45, 5.0, (1.0, 0.97, 0.94), 2.7, (1.05, 1.0, 0.95)),
+        Camera("cctv", (1.0, 1.0, 1.0), 1.05, 0.6, 0.045, 0.55, 55, 0.45, 5.0, (1.0, 0.97, 0.94), 2.7, (1.05, 1.0, 0.95)),
         Camera("laptop", (1.04, 1.0, 1.04), 0.95, 0.8, 0.028, 0.70, 72, 1.05, 3.3, (0.98, 0.98, 1.0), 3.2, (0.96, 0.99, 1.06)),
         Camera("doorbell", (1.1, 1.02, 0.85), 1.1, 0.9, 0.040, 0.60, 60, 0.80, 4.6, (1.0, 0.96, 0.90), 2.2, (1.0, 1.0, 1.1)),
     )
@@ -190,11 +190,11 @@ def _replay_medium(content: np.ndarray, cam: Camera, rng: np.random.Generator, s
 def _place_medium(medium: np.ndarray, scene_bg: np.ndarray, rng: np.random.Generator, frame_color) -> np.ndarray:
     """Put the paper / screen into the camera's view, slightly smaller, so edges or bezel show."""
     size = medium.shape[0]
-    border = int(size * rng.uniform(0.0, 0.06))
+    border = int(size * rng.uniform(0.01, 0.06)) if rng.random() < 0.35 else 0
     framed = medium.copy()
     if border:
         framed[:border], framed[-border:], framed[:, :border], framed[:, -border:] = (frame_color,) * 4
-    scale = rng.uniform(0.82, 0.97)
+    scale = rng.uniform(0.85, 1.12)  # above 1 the medium fills the view: no edge visible
     shift = tuple(rng.uniform(-0.06, 0.06, size=2) * size)
     return _warp(framed, rng.uniform(-6, 6), scale, shift, scene_bg)
 
@@ -227,7 +227,7 @@ def render_video(face: np.ndarray, tone: np.ndarray, backgrounds: tuple[np.ndarr
     scene_bg = _background(backgrounds[0], render, rng)
     light = rng.uniform(-0.35, 0.35, size=2)
     face_frac = rng.uniform(0.72, 0.86)
-    strength = rng.uniform(0.35, 1.0)
+    strength = rng.uniform(0.5, 1.0)
     if kind != "none":  # the attack medium shows the photo with its own (other) background
         content = _scene(coloured, _background(backgrounds[1], render, rng), face_frac, light * 0.3)
         if kind == "print":
@@ -256,10 +256,10 @@ def make_fas_sim(
     seed: int = 0,
     image_size: int = 64,
     domains: tuple[str, ...] = DEFAULT_DOMAINS,
-    subjects_per_domain: int = 10,
+    subjects_per_domain: int = 12,
     live_videos: int = 2,
     attack_videos: int = 1,
-    frames_per_video: int = 3,
+    frames_per_video: int = 4,
     species: tuple[str, ...] = ATTACK_SPECIES,
     split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
 ) -> Path:

@@ -1,0 +1,176 @@
+"""Importers: folders of face images (or videos) on disk -> a manifest.
+
+* ``import_mcio``: FLIP's benchmark-1 layout ``frame/{casia,msu,replay,oulu}/{train,test}/{real,fake}/
+  <video>_frame{0,1}.png`` (+ ``celeb/{real,fake}``), split by FLIP's txt lists when present. Domains are
+  FLIP's letters M, C, I, O (and ``celeba_spoof``), so ``flip_protocol1()`` applies directly.
+* ``import_folders``: generic ``{domain}/[{split}/]{live|spoof}/[<attack>/]...``.
+* ``import_deepfake``: ``[{split}/]{real|fake}/...`` (label 1 real, 0 fake).
+
+FLIP has no validation split; a held-out fraction of each source domain's training *subjects* is put
+in ``val`` (``val_fraction``), so thresholds and checkpoints can be chosen without the target domain.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from facetrust.data.io import IMAGE_EXTENSIONS
+from facetrust.data.manifest import write_manifest
+from facetrust.data.video import VIDEO_EXTENSIONS
+from facetrust.errors import DataError
+
+MCIO_DOMAINS = {"msu": "M", "casia": "C", "replay": "I", "oulu": "O", "celeb": "celeba_spoof"}
+LIVE_NAMES, SPOOF_NAMES = {"live", "real", "bonafide", "bona_fide"}, {"spoof", "fake", "attack"}
+SPLIT_NAMES = {"train": "train", "val": "val", "dev": "val", "devel": "val", "test": "test"}
+_FRAME_SUFFIX = re.compile(r"(_frame\d+|_f\d+)$")
+
+
+def _files(root: Path, extensions: tuple[str, ...]) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
+
+
+def _mcio_subject_and_attack(dataset: str, video: str, label: int) -> tuple[str, str]:
+    """Subject id and attack species from each data set's file naming (documented by the data sets)."""
+    if dataset == "casia":  # <subject>_<n>: 1, 2, HR_1 real; 3-6, HR_2-3 print (warped, cut); 7-8, HR_4 video
+        parts = video.split("_")
+        replay = parts[-1] == "4" if len(parts) > 2 and parts[1] == "HR" else parts[-1] in {"7", "8"}
+        return parts[0], "none" if label else ("replay" if replay else "print")
+    if dataset in {"msu", "replay"}:
+        match = re.search(r"client(\d+)", video)
+        attack = "print" if ("print" in video or "photo" in video) else "replay"
+        return (match.group(1) if match else video), "none" if label else attack
+    if dataset == "oulu":  # <phone>_<session>_<user>_<file>, file 1 real, 2-3 print, 4-5 replay
+        parts = video.split("_")
+        attack = "print" if parts[-1] in {"2", "3"} else "replay"
+        return (parts[2] if len(parts) > 2 else video), "none" if label else attack
+    return video, "none" if label else "spoof"
+
+
+def _assign_val(df: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame:
+    """Move ``val_fraction`` of each domain's training subjects (never their videos only) to ``val``."""
+    if val_fraction <= 0:
+        return df
+    df = df.copy()
+    for domain, part in df[df["split"] == "train"].groupby("domain"):
+        subjects = sorted(part["subject_id"].unique())
+        rng = np.random.default_rng([seed, sum(map(ord, str(domain)))])
+        n_val = int(round(len(subjects) * val_fraction))
+        held = set(rng.permutation(subjects)[:n_val]) if len(subjects) > 1 else set()
+        df.loc[(df["domain"] == domain) & (df["split"] == "train") & df["subject_id"].isin(held), "split"] = "val"
+    return df
+
+
+def import_mcio(root: str | os.PathLike, out: str | os.PathLike, val_fraction: float = 0.2, seed: int = 0) -> Path:
+    """FLIP's MCIO frames (``root/frame/...``, optional ``root/txt/*.txt``) -> manifest at ``out``."""
+    root = Path(root)
+    frame_root = root / "frame" if (root / "frame").is_dir() else root
+    txt_root = root / "txt"
+    in_train_list: set[str] | None = None
+    if txt_root.is_dir():  # FLIP trains a source domain on *_train.txt, e.g. casia/train/fake/4_4_frame0.png
+        in_train_list = set()
+        for txt in sorted(txt_root.glob("*_train.txt")):
+            for line in txt.read_text().split():
+                in_train_list.update({line, line.replace("_frame0", "_frame1")})
+    rows = []
+    for path in _files(frame_root, IMAGE_EXTENSIONS):
+        rel = path.relative_to(frame_root).as_posix()
+        parts = rel.split("/")
+        dataset = parts[0]
+        if dataset not in MCIO_DOMAINS:
+            continue
+        classes = [p for p in parts[1:-1] if p in ("real", "fake")]
+        if not classes:
+            continue
+        label = int(classes[0] == "real")
+        if in_train_list is not None:
+            split = "train" if rel in in_train_list else "test"
+        else:
+            split = parts[1] if parts[1] in ("train", "test") else "train"
+        video = _FRAME_SUFFIX.sub("", path.stem)
+        subject, attack = _mcio_subject_and_attack(dataset, video, label)
+        domain = MCIO_DOMAINS[dataset]
+        rows.append({"path": str(path.resolve()), "label": label, "domain": domain, "split": split,
+                     "video_id": f"{domain}/{parts[1]}/{video}", "subject_id": f"{domain}/{subject}",
+                     "attack_type": attack})
+    if not rows:
+        raise DataError(f"{frame_root}: no MCIO frames found (expected frame/{{casia,msu,replay,oulu}}/"
+                        "{train,test}/{real,fake}/<video>_frame0.png)")
+    return write_manifest(_assign_val(pd.DataFrame(rows), val_fraction, seed), out)
+
+
+def _split_by_subject(df: pd.DataFrame, fractions: tuple[float, float, float], seed: int) -> pd.DataFrame:
+    """Rows without a split from the layout get one by subject, per domain, in ``fractions``."""
+    df = df.copy()
+    for domain, part in df[df["split"] == ""].groupby("domain"):
+        subjects = np.random.default_rng([seed, sum(map(ord, str(domain)))]).permutation(sorted(part["subject_id"].unique()))
+        n = len(subjects)
+        n_test = int(round(n * fractions[2])) if n >= 3 else 0
+        n_val = int(round(n * fractions[1])) if n >= 3 else 0
+        split_of = {s: "test" if i < n_test else "val" if i < n_test + n_val else "train" for i, s in enumerate(subjects)}
+        mask = (df["domain"] == domain) & (df["split"] == "")
+        df.loc[mask, "split"] = df.loc[mask, "subject_id"].map(split_of)
+    return df
+
+
+def import_folders(root: str | os.PathLike, out: str | os.PathLike, videos: bool = False,
+                   subject_regex: str | None = None, fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+                   seed: int = 0) -> Path:
+    """Generic ``{domain}/[{split}/]{live|spoof}/[<attack>/]...`` -> manifest (images, or videos).
+
+    The video id is a file's folder below the class/attack level (frames of one video), else its stem.
+    ``subject_regex`` (one group) extracts the subject from the file name; default: the video id.
+    Without a split folder, subjects are split per domain in ``fractions`` (train, val, test).
+    """
+    root = Path(root)
+    pattern = re.compile(subject_regex) if subject_regex else None
+    rows = []
+    for path in _files(root, VIDEO_EXTENSIONS if videos else IMAGE_EXTENSIONS):
+        parts = path.relative_to(root).parts
+        split = SPLIT_NAMES.get(parts[1].lower(), "") if len(parts) > 2 else ""
+        rest = parts[2:] if split else parts[1:]
+        if len(rest) < 2 or rest[0].lower() not in LIVE_NAMES | SPOOF_NAMES:
+            raise DataError(f"{path}: expected {{domain}}/[split/]{{live|spoof}}/[attack/]file under {root}")
+        label = int(rest[0].lower() in LIVE_NAMES)
+        attack = "none" if label else (rest[1] if len(rest) > 2 else "spoof")
+        inner = rest[1:-1] if label else rest[2:-1]
+        video = "/".join(inner) if inner and not videos else _FRAME_SUFFIX.sub("", path.stem)
+        video_id = f"{parts[0]}/{rest[0]}/{attack}/{video}"
+        match = pattern.search(path.name) if pattern else None
+        if pattern and not match:
+            raise DataError(f"{path}: subject regex {subject_regex!r} does not match the file name")
+        subject = match.group(1) if match else video_id
+        rows.append({"path": str(path.resolve()), "label": label, "domain": parts[0], "split": split,
+                     "video_id": video_id, "subject_id": f"{parts[0]}/{subject}", "attack_type": attack})
+    if not rows:
+        raise DataError(f"{root}: no {'video' if videos else 'image'} files found")
+    return write_manifest(_split_by_subject(pd.DataFrame(rows), fractions, seed), out)
+
+
+def import_deepfake(root: str | os.PathLike, out: str | os.PathLike, domain: str | None = None,
+                    fractions: tuple[float, float, float] = (0.7, 0.2, 0.1), seed: int = 0) -> Path:
+    """``[{split}/]{real|fake}/...`` -> manifest; label 1 real, 0 fake (``attack_type`` = ``fake``).
+
+    Without split folders, images are split 7:2:1 (the seed project's split) by video/file stem.
+    """
+    root = Path(root)
+    domain = domain or root.name
+    rows = []
+    for path in _files(root, IMAGE_EXTENSIONS):
+        parts = path.relative_to(root).parts
+        split = SPLIT_NAMES.get(parts[0].lower(), "") if len(parts) > 2 else ""
+        rest = parts[1:] if split else parts
+        if len(rest) < 2 or rest[0].lower() not in {"real", "fake"}:
+            raise DataError(f"{path}: expected [split/]{{real|fake}}/file under {root}")
+        label = int(rest[0].lower() == "real")
+        video = "/".join(rest[1:-1]) or _FRAME_SUFFIX.sub("", path.stem)
+        video_id = f"{rest[0]}/{video}"
+        rows.append({"path": str(path.resolve()), "label": label, "domain": domain, "split": split,
+                     "video_id": video_id, "subject_id": video_id, "attack_type": "none" if label else "fake"})
+    if not rows:
+        raise DataError(f"{root}: no images under real/ or fake/")
+    return write_manifest(_split_by_subject(pd.DataFrame(rows), fractions, seed), out)
