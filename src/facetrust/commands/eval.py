@@ -1,10 +1,57 @@
+"""``facetrust eval CKPT MANIFEST``: score a manifest with a checkpoint and write an honest report."""
+
+
 def register(subparsers) -> None:
-    p = subparsers.add_parser("eval", help="evaluate a checkpoint on a manifest with an honest threshold")
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate a checkpoint on a manifest with an honest threshold",
+        description="Score the images of MANIFEST with the checkpoint CKPT and write report.json, "
+        "report.md, scores.csv and ROC/DET/histogram PNGs. The threshold comes from validation data "
+        "(--val, strategy eer@val by default) or, without it, from the checkpoint. test-eer picks it "
+        "on the test set itself (FLIP's convention): optimistic, and marked as such in every report.",
+    )
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint folder (model.safetensors or model.onnx)")
+    p.add_argument("manifest", metavar="MANIFEST", help="manifest CSV/Parquet with the test images")
+    p.add_argument("--threshold", metavar="STRATEGY", default=None,
+                   help="eer@val | fixed:<t> | apcer@val:<x> | test-eer (default: eer@val with --val, "
+                   "else the checkpoint's stored threshold)")
+    p.add_argument("--val", metavar="MANIFEST_OR_SPLIT", default=None,
+                   help="validation data: a manifest (its 'val' rows if any) or a split of MANIFEST, e.g. val")
+    p.add_argument("--split", default="test", help="rows of MANIFEST to evaluate: train|val|test|all (default test)")
+    p.add_argument("--out", metavar="DIR", default=None, help="report folder (default eval-<CKPT name>)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (0 = none)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import sys
+    from pathlib import Path
 
-    print("facetrust eval: not built yet (see issue #4); coming in a later release.", file=sys.stderr)
-    return 1
+    from facetrust.report import write_report
+    from facetrust.scoring import evaluate_checkpoint, write_scores
+
+    result = evaluate_checkpoint(
+        args.checkpoint, args.manifest, strategy=args.threshold, val=args.val, split=args.split,
+        batch_size=args.batch_size, n_bootstrap=args.bootstrap, seed=args.seed, device=args.device,
+        progress=not args.quiet,
+    )
+    out = Path(args.out or f"eval-{Path(args.checkpoint).resolve().name}")
+    paths = write_report(result, out, figures=not args.no_figures)
+    write_scores(result, out / "scores.csv")
+    if not result.honest:
+        print(f"WARNING: {result.to_dict()['warning']}")
+    print(f"threshold strategy: {result.strategy}")
+    for level, res in result.levels.items():
+        m = res.metrics
+        print(f"{level:>5}: threshold {res.threshold:.4g}  HTER {m['hter']:.2%}  AUC {m['auc']:.2%}  "
+              f"EER {m['eer']:.2%}  APCER {m['apcer']:.2%}  BPCER {m['bpcer']:.2%}  "
+              f"TPR@FPR=1% {m['tpr@fpr=1%']:.2%}")
+    skipped = result.extra.get("skipped", [])
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable image(s), listed in {paths['markdown']}")
+    print(f"report: {paths['markdown']}")
+    return 0
