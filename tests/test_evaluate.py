@@ -165,3 +165,43 @@ def test_aggregate_seeds_mean_std():
     mixed = results[:1] + [evaluate(make_set(0), "test-eer", n_bootstrap=0)]
     with pytest.raises(MetricError, match="different threshold strategies"):
         aggregate_seeds(mixed)
+
+
+def test_write_report_files_and_markdown(tmp_path):
+    import json
+
+    from facetrust.report import seeds_markdown, write_report
+
+    result = evaluate(make_set(7, shift=-0.1), "test-eer", n_bootstrap=20)
+    paths = write_report(result, tmp_path, figures=False)
+    saved = json.loads(paths["json"].read_text())
+    assert saved["levels"]["video"]["metrics"] == pytest.approx(result.levels["video"].metrics)
+    assert saved["honest"] is False and saved["warning"] == TEST_EER_WARNING
+    text = paths["markdown"].read_text()
+    hter = result.levels["frame"].metrics["hter"]
+    assert "WARNING" in text and f"| hter | {100 * hter:.2f} |" in text
+    summary = aggregate_seeds([result, evaluate(make_set(8, shift=-0.1), "test-eer", n_bootstrap=0)])
+    assert "WARNING" in seeds_markdown(summary) and "| hter |" in seeds_markdown(summary)
+
+
+@pytest.mark.slow
+def test_worked_example_numbers_match_the_docs(capsys):
+    """Every table row the benchmark prints appears verbatim in docs/evaluation.md."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        import threshold_strategies
+    finally:
+        sys.path.pop(0)
+    sys_argv, sys.argv = sys.argv, ["threshold_strategies.py"]
+    try:
+        threshold_strategies.main()
+    finally:
+        sys.argv = sys_argv
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("|", "source", "target", "lowest"))]
+    docs = (root / "docs/evaluation.md").read_text()
+    missing = [line for line in printed if line not in docs]
+    assert len(printed) > 15 and not missing, missing
