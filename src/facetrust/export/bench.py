@@ -1,0 +1,306 @@
+"""Side-by-side benchmark: the FLIP teacher and the edge students, PyTorch vs ONNX Runtime FP32 vs INT8.
+
+Everything is timed in one process and one run, round-robin: each timing round calls every
+(model, backend) once, so load from other processes hits all of them alike and ratios stay fair.
+Per (model, backend): latency p50/p95 at batch 1 and throughput at batch 32; params; GFLOPs counted by
+``torch.utils.flop_counter.FlopCounterMode`` (matmul/conv/attention only, 2 FLOPs per multiply-add, so
+GFLOPs = 2 x GMACs); speed-up over the teacher on the same backend. ``teacher-naive`` is FLIP's original
+inference path, re-encoding the 12 prompts with the text tower on every call (PyTorch only), which shows
+what caching the class text embeddings buys.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+STUDENTS = ("resnet8", "mobilenetv3_small_100", "mobilenetv3_large_100", "efficientnet_lite0",
+            "vit_tiny_patch16_224")
+BACKENDS = ("torch", "ort-fp32", "ort-int8")
+TEACHER, NAIVE = "teacher", "teacher-naive"
+
+
+@dataclass
+class BenchSettings:
+    """What to time and how long; ``quick`` trades precision for a run of a couple of minutes."""
+
+    clip: str = "ViT-B-16"  # the students take the teacher's input size (224 px for ViT-B-16)
+    students: tuple[str, ...] = STUDENTS
+    student_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. tiny depth in tests
+    threads: int | None = None  # None: all cores
+    batch: int = 32
+    rounds_b1: int = 30
+    rounds_bn: int = 3
+    warmup: int = 2
+    exporter: str = "torchscript"  # same ORT speed as dynamo here, exports 10-40x faster
+    calib: str | None = None  # manifest for INT8 calibration/agreement; None: a small fas-sim is generated
+    calib_samples: int = 32
+    progress: bool = True
+
+    @classmethod
+    def quick_settings(cls, **overrides: Any) -> "BenchSettings":
+        return cls(**{"rounds_b1": 8, "rounds_bn": 1, "warmup": 1, "calib_samples": 16, **overrides})
+
+
+@dataclass
+class Runner:
+    model: str
+    backend: str
+    call: Callable[[np.ndarray], Any]
+    params: int
+    gflops: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def machine_info(threads: int) -> dict[str, Any]:
+    """CPU model, cores, load, library versions and threads, for the report."""
+    import onnxruntime
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "load_avg_1_5_15": list(os.getloadavg()),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__, "platform": platform.platform(),
+            "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+
+
+def count_gflops(fn: Callable, example) -> float:
+    """FLOPs of one call (2 per multiply-add; matmul/conv/attention) in units of 1e9."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        fn(example)
+    return counter.get_total_flops() / 1e9
+
+
+def torch_call(fn: Callable) -> Callable[[np.ndarray], Any]:
+    import torch
+
+    def call(batch: np.ndarray):
+        with torch.inference_mode():
+            return fn(torch.from_numpy(batch))
+    return call
+
+
+def ort_call(session) -> Callable[[np.ndarray], Any]:
+    name = session.get_inputs()[0].name
+    return lambda batch: session.run(None, {name: batch})
+
+
+def _build_models(settings: BenchSettings) -> dict[str, Any]:
+    """Teacher (FLIP-IT with its text tower, for the naive path) and students sharing its classifier."""
+    from facetrust.models import create_model
+
+    teacher = create_model("flip_it", clip=settings.clip).eval()
+    models = {TEACHER: teacher}
+    image_size = teacher.preprocess["input_size"][1]
+    for name in settings.students:
+        kwargs = {"embed_dim": teacher.embed_dim, "image_size": image_size,
+                  **settings.student_kwargs.get(name, {})}
+        student = create_model(name, **kwargs).eval()
+        student.set_classifier(teacher)
+        models[name] = student
+    return models
+
+
+def _teacher_params(teacher) -> tuple[int, int]:
+    """(parameters of the image path, parameters of the whole CLIP incl. the text tower)."""
+    from facetrust.models.clip import text_tower_parameters
+
+    total = sum(p.numel() for p in teacher.parameters())
+    text = sum(p.numel() for p in text_tower_parameters(teacher.clip))
+    return total - text, total
+
+
+def _calibration_data(settings: BenchSettings, workdir: Path):
+    """Manifest rows for calibration (train) and agreement (val for the threshold, test to compare)."""
+    from facetrust.data import make_fas_sim, read_image, read_manifest
+
+    manifest = settings.calib or make_fas_sim(workdir / "fas-sim", seed=0, image_size=64, subjects_per_domain=4)
+    df = read_manifest(manifest)
+    images = {split: [read_image(p) for p in df[df["split"] == split]["abs_path"]] for split in ("train", "val", "test")}
+    labels = {split: df[df["split"] == split]["label"].to_numpy() for split in ("val", "test")}
+    return str(manifest), images, labels
+
+
+def _prepare_ort(name: str, model, settings: BenchSettings, workdir: Path, data, log) -> list[Runner]:
+    """Export to ONNX (parity checked), quantize to INT8, measure FP32/INT8 decision agreement."""
+    from facetrust.export.onnx import export_onnx, onnx_parity
+    from facetrust.export.quantize import choose_mode, decision_agreement, onnx_scores, quantize_int8
+    from facetrust.export.runtime import make_session
+    from facetrust.metrics.binary import eer
+    from facetrust.predictor import preprocess_images
+
+    import onnx
+
+    manifest, images, labels = data
+    fp32_path, int8_path = workdir / name / "model.onnx", workdir / name / "int8" / "model.onnx"
+    info = export_onnx(model, fp32_path, exporter=settings.exporter)
+    fp32 = make_session(fp32_path, threads=settings.threads)
+    val = preprocess_images(images["val"], model.preprocess)
+    test = preprocess_images(images["test"], model.preprocess)
+    parity = onnx_parity(model, fp32_path, test[:8], session=fp32)
+    mode = choose_mode(onnx.load(str(fp32_path), load_external_data=False))
+    calibration = preprocess_images(images["train"][: settings.calib_samples], model.preprocess)
+    quant = quantize_int8(fp32_path, int8_path, mode=mode, calibration=calibration if mode == "static" else None)
+    int8 = make_session(int8_path, threads=settings.threads)
+    # Untrained models have no stored threshold: calibrate one (EER on val), compare decisions on test.
+    _, threshold = eer(onnx_scores(fp32, val), labels["val"])
+    agreement = decision_agreement(onnx_scores(fp32, test), onnx_scores(int8, test), threshold)
+    log(f"{name}: exporter {info['exporter']}, parity {parity:.2e}, int8 {mode}, "
+        f"agreement {agreement['agreement']:.2%} on {agreement['samples']} fas-sim test images")
+    fp32_extra = {"parity_max_abs_logit_diff": parity, "exporter": info["exporter"], "opset": info["opset"],
+                  "onnx_mb": round(fp32_path.stat().st_size / 2**20, 2)}
+    int8_extra = {"quantization": quant["mode"], "onnx_mb": round(int8_path.stat().st_size / 2**20, 2),
+                  "int8_agreement": agreement["agreement"], "agreement_samples": agreement["samples"],
+                  "agreement_images": f"fas-sim test split ({manifest}); threshold = FP32 EER on val"}
+    return [Runner(name, "ort-fp32", ort_call(fp32), 0, 0.0, fp32_extra),
+            Runner(name, "ort-int8", ort_call(int8), 0, 0.0, int8_extra)]
+
+
+def time_round_robin(runners: list[Runner], batch: np.ndarray, rounds: int, warmup: int,
+                     progress: bool, label: str) -> list[list[float]]:
+    """Seconds per call for each runner; every round calls every runner once, in turn."""
+    from tqdm.auto import tqdm
+
+    for runner in runners:
+        for _ in range(warmup):
+            runner.call(batch)
+    times: list[list[float]] = [[] for _ in runners]
+    for _ in tqdm(range(rounds), desc=label, disable=not progress, leave=False):
+        for i, runner in enumerate(runners):
+            start = time.perf_counter()
+            runner.call(batch)
+            times[i].append(time.perf_counter() - start)
+    return times
+
+
+def _speedups(records: list[dict[str, Any]]) -> None:
+    """Fill ``speedup_vs_teacher``: teacher latency / model latency on the same backend and batch."""
+    teacher = {(r["backend"], r["batch"]): r for r in records if r["model"] == TEACHER}
+    for record in records:
+        reference = teacher.get((record["backend"], record["batch"]))
+        record["speedup_vs_teacher"] = (
+            round(reference["latency_ms_p50"] / record["latency_ms_p50"], 2) if reference else None
+        )
+
+
+def run_benchmark(settings: BenchSettings, log=print) -> dict[str, Any]:
+    """Build, export, quantize and time everything; returns ``{"machine", "settings", "records"}``."""
+    import torch
+
+    threads = settings.threads or os.cpu_count() or 1
+    settings.threads = threads
+    torch.set_num_threads(threads)
+    machine = machine_info(threads)
+    models = _build_models(settings)
+    channels, height, width = models[TEACHER].preprocess["input_size"]
+    for name, model in models.items():
+        if tuple(model.preprocess["input_size"]) != (channels, height, width):
+            raise ValueError(f"{name} takes {model.preprocess['input_size']}, the teacher {(channels, height, width)}")
+    rng = np.random.default_rng(0)
+    inputs = {b: rng.standard_normal((b, channels, height, width)).astype(np.float32) for b in (1, settings.batch)}
+    example = torch.from_numpy(inputs[1])
+    runners: list[Runner] = []
+    with tempfile.TemporaryDirectory(prefix="facetrust-bench-") as tmp:
+        workdir = Path(tmp)
+        data = _calibration_data(settings, workdir)
+        image_params, clip_params = _teacher_params(models[TEACHER])
+        for name, model in models.items():
+            params = image_params if name == TEACHER else sum(p.numel() for p in model.parameters())
+            gflops = count_gflops(model, example)
+            ort_runners = _prepare_ort(name, model, settings, workdir, data, log)
+            for runner in [Runner(name, "torch", torch_call(model), params, gflops), *ort_runners]:
+                runner.params, runner.gflops = params, gflops
+                runners.append(runner)
+        teacher = models[TEACHER]
+        runners.append(Runner(NAIVE, "torch", torch_call(teacher.forward_naive), clip_params,
+                              count_gflops(teacher.forward_naive, example)))
+        records = []
+        for batch, rounds in ((1, settings.rounds_b1), (settings.batch, settings.rounds_bn)):
+            times = time_round_robin(runners, inputs[batch], rounds, settings.warmup, settings.progress,
+                                     f"batch {batch}")
+            for runner, seconds in zip(runners, times):
+                ms = np.asarray(seconds) * 1000.0
+                p50 = float(np.percentile(ms, 50))
+                records.append({
+                    "model": runner.model, "backend": runner.backend, "batch": batch,
+                    "latency_ms_p50": round(p50, 3), "latency_ms_p95": round(float(np.percentile(ms, 95)), 3),
+                    "throughput_ips": round(batch * 1000.0 / p50, 2), "params": int(runner.params),
+                    "gflops": round(runner.gflops, 4), "speedup_vs_teacher": None, "rounds": rounds,
+                    **runner.extra,
+                })
+    _speedups(records)
+    machine["load_avg_after"] = list(os.getloadavg())
+    summary = {k: v for k, v in vars(settings).items() if k != "progress"}
+    return {"machine": machine, "settings": {**summary, "image_size": height},
+            "records": records}
+
+
+def _cell(record: dict[str, Any] | None, key: str, fmt: str) -> str:
+    if record is None:
+        return "—"
+    speedup = record.get("speedup_vs_teacher")
+    return f"{format(record[key], fmt)} (×{speedup:g})" if speedup is not None else format(record[key], fmt)
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    """Markdown tables (latency at batch 1, throughput at batch N, INT8 agreement) with the machine."""
+    records, machine, settings = result["records"], result["machine"], result["settings"]
+    index = {(r["model"], r["backend"], r["batch"]): r for r in records}
+    models = list(dict.fromkeys(r["model"] for r in records))
+    batch = settings["batch"]
+    first = {m: next(r for r in records if r["model"] == m) for m in models}
+    load = ", ".join(f"{v:.2f}" for v in machine["load_avg_1_5_15"])
+    lines = [
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['threads']} thread(s) for PyTorch "
+        f"and ONNX Runtime; torch {machine['torch']}, onnxruntime {machine['onnxruntime']}, Python "
+        f"{machine['python']}; load average at start {load} (other processes shared the CPU); "
+        f"{machine['date_utc']} UTC. Teacher: FLIP-IT on CLIP {settings['clip']} at "
+        f"{settings.get('image_size', '?')} px, random weights. Rounds: {settings['rounds_b1']} at batch 1, "
+        f"{settings['rounds_bn']} at batch {batch}, interleaved round-robin.",
+        "",
+        "GFLOPs: matmul/conv FLOPs of one image counted by torch.utils.flop_counter.FlopCounterMode "
+        "(2 FLOPs per multiply-add). (×N) = speed-up over the teacher on the same backend.",
+        "",
+        "| model | params (M) | GFLOPs | PyTorch p50 / p95 ms | ORT FP32 p50 / p95 ms | ORT INT8 p50 / p95 ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for m in models:
+        cells = []
+        for backend in BACKENDS:
+            r = index.get((m, backend, 1))
+            cells.append("—" if r is None else f"{_cell(r, 'latency_ms_p50', '.2f')} / {r['latency_ms_p95']:.2f}")
+        lines.append(f"| {m} | {first[m]['params'] / 1e6:.2f} | {first[m]['gflops']:.2f} | " + " | ".join(cells) + " |")
+    lines += ["", f"Throughput at batch {batch} (images/s):", "",
+              "| model | PyTorch | ORT FP32 | ORT INT8 |", "|---|---:|---:|---:|"]
+    for m in models:
+        cells = [_cell(index.get((m, backend, batch)), "throughput_ips", ".1f") for backend in BACKENDS]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += ["", "INT8 (ONNX Runtime) vs FP32:", "",
+              "| model | quantization | INT8 / FP32 latency (batch 1) | decision agreement | ONNX MB FP32 → INT8 |",
+              "|---|---|---:|---:|---:|"]
+    for m in models:
+        fp32, int8 = index.get((m, "ort-fp32", 1)), index.get((m, "ort-int8", 1))
+        if fp32 is None or int8 is None:
+            continue
+        ratio = int8["latency_ms_p50"] / fp32["latency_ms_p50"]
+        lines.append(f"| {m} | {int8['quantization']} | {ratio:.2f} | {int8['int8_agreement']:.2%} "
+                     f"({int8['agreement_samples']} images) | {fp32['onnx_mb']} → {int8['onnx_mb']} |")
+    lines += ["", f"Agreement: {next((r['agreement_images'] for r in records if 'agreement_images' in r), '')}."]
+    return "\n".join(lines) + "\n"

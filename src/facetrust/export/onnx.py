@@ -1,0 +1,228 @@
+"""PyTorch -> ONNX with a dynamic batch axis, checked against PyTorch on every export.
+
+``export_onnx`` tries the torch.export-based ("dynamo") exporter first, the default since PyTorch 2.9,
+and falls back to the TorchScript exporter when it fails, so open_clip ViTs and timm CNNs export in one
+call; which one ran is recorded. ``onnx_parity`` runs the same batch through PyTorch and ONNX Runtime and
+returns the largest absolute logit difference; ``export_checkpoint`` writes the deployable folder
+(``model.onnx`` + ``config.json``) and refuses an FP32 export whose difference exceeds the tolerance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facetrust.checkpoint import CONFIG, _sha256
+from facetrust.errors import CheckpointError, FacetrustError
+from facetrust.export.runtime import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, make_session
+from facetrust.predictor import preprocess_images
+
+FP32_TOLERANCE = 1e-4
+EXPORTERS = ("auto", "dynamo", "torchscript")
+DEFAULT_OPSET = 18  # the dynamo exporter's native opset; the TorchScript exporter gets 17
+
+
+class ExportError(FacetrustError):
+    """The model could not be exported, or the exported model disagrees with PyTorch."""
+
+
+def _example_input(model, batch: int = 2):
+    import torch
+
+    channels, height, width = model.preprocess["input_size"]
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(batch, channels, height, width, generator=generator)
+
+
+def _export_dynamo(model, example, path: Path, opset: int | None) -> None:
+    import torch
+
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_shapes=({0: batch},), opset_version=opset or DEFAULT_OPSET, dynamo=True,
+            external_data=False, verbose=False,
+        )
+
+
+def _export_torchscript(model, example, path: Path, opset: int | None) -> None:
+    import torch
+
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=opset or 17, dynamo=False,
+            do_constant_folding=True,
+        )
+
+
+def export_onnx(model, path: str | os.PathLike, *, opset: int | None = None, exporter: str = "auto") -> dict[str, Any]:
+    """Export ``model`` (input ``image`` (B, C, H, W) -> output ``logits``) to ``path``.
+
+    ``exporter``: "dynamo" (torch.export based), "torchscript" (legacy) or "auto" (dynamo, then
+    TorchScript if dynamo fails). Returns ``{"exporter", "opset", "fallback_reason"}``.
+    """
+    import onnx
+
+    if exporter not in EXPORTERS:
+        raise ExportError(f"unknown exporter {exporter!r}; choose one of {EXPORTERS}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval().float().cpu()
+    example = _example_input(model)  # batch 2, so the exporter cannot specialise the batch to 1
+    fallback_reason = None
+    # No torch.no_grad() here: under no_grad, nn.MultiheadAttention (open_clip) takes its fused
+    # fast path (aten::_native_multi_head_attention), which the TorchScript exporter cannot export.
+    if exporter in ("auto", "dynamo"):
+        try:
+            _export_dynamo(model, example, path, opset)
+            used = "dynamo"
+        except Exception as err:  # the dynamo exporter raises many types; keep the reason
+            if exporter == "dynamo":
+                raise ExportError(f"the dynamo ONNX exporter failed: {err}") from err
+            fallback_reason = f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
+            used = "torchscript"
+    else:
+        used = "torchscript"
+    if used == "torchscript":
+        try:
+            _export_torchscript(model, example, path, opset)
+        except Exception as err:
+            raise ExportError(f"the TorchScript ONNX exporter failed: {err}") from err
+    proto = onnx.load(str(path), load_external_data=False)
+    onnx.checker.check_model(proto)
+    opset_used = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    return {"exporter": used, "opset": opset_used, "fallback_reason": fallback_reason}
+
+
+def torch_logits(model, batch: np.ndarray) -> np.ndarray:
+    """Reference logits from PyTorch eager, float32 on CPU."""
+    import torch
+
+    with torch.inference_mode():
+        return model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).float().numpy()
+
+
+def onnx_parity(model, onnx_path: str | os.PathLike, batch: np.ndarray, session=None) -> float:
+    """Max |PyTorch logits - ONNX Runtime logits| over ``batch``, also at batch size 1.
+
+    Running the full batch and a single sample checks that the batch axis really is dynamic.
+    """
+    session = session or make_session(onnx_path)
+    reference = torch_logits(model, batch)
+    exported = session.run(None, {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+    single = session.run(None, {INPUT_NAME: np.ascontiguousarray(batch[:1], dtype=np.float32)})[0]
+    if exported.shape != reference.shape:
+        raise ExportError(f"{onnx_path}: ONNX output shape {exported.shape} != PyTorch {reference.shape}")
+    return float(max(np.abs(exported - reference).max(), np.abs(single - reference[:1]).max()))
+
+
+def load_sample_images(
+    manifest: str | os.PathLike | None, count: int, seed: int = 0, splits: tuple[str, ...] | None = None
+) -> tuple[list[np.ndarray], str]:
+    """``count`` RGB images from a manifest (spread over labels and domains; bad files skipped and
+    named on stderr), or seeded random images when ``manifest`` is None. Returns (images, source)."""
+    if manifest is None:
+        rng = np.random.default_rng(seed)
+        return [rng.integers(0, 256, size=(96, 96, 3), dtype=np.uint8) for _ in range(count)], "random"
+    import sys
+
+    from facetrust.data import read_image, read_manifest
+
+    df = read_manifest(manifest)
+    if splits:
+        chosen = df[df["split"].isin(splits)]
+        df = chosen if len(chosen) else df
+    df = df.sample(frac=1.0, random_state=seed)  # shuffle so labels, domains and species mix
+    images = []
+    for path in df["abs_path"]:
+        if len(images) >= count:
+            break
+        try:
+            images.append(read_image(path))
+        except FacetrustError as err:
+            print(f"skipped {path}: {err}", file=sys.stderr)
+    if not images:
+        raise FacetrustError(f"{manifest}: no readable image; check the manifest's paths")
+    return images, str(manifest)
+
+
+def write_export_config(
+    folder: Path, checkpoint_config: dict[str, Any], export_info: dict[str, Any], onnx_file: str = ONNX_FILE
+) -> Path:
+    """``config.json`` of an exported folder: the checkpoint's config, ``export`` info, file hashes."""
+    import onnxruntime
+    import torch
+
+    model_path = folder / onnx_file
+    config = {key: value for key, value in checkpoint_config.items() if key != "files"}
+    config["export"] = {**export_info, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
+    config["files"] = {onnx_file: {"bytes": model_path.stat().st_size, "sha256": _sha256(model_path)}}
+    (folder / CONFIG).write_text(json.dumps(config, indent=2, allow_nan=False) + "\n")
+    return folder / CONFIG
+
+
+def export_checkpoint(
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    calib: str | os.PathLike | None = None,
+    int8: bool = False,
+    int8_mode: str = "auto",
+    opset: int | None = None,
+    exporter: str = "auto",
+    tolerance: float = FP32_TOLERANCE,
+    parity_samples: int = 8,
+    calib_samples: int = 64,
+    agreement_samples: int = 256,
+    log=print,
+) -> dict[str, Any]:
+    """Export a checkpoint folder to ``out`` (``model.onnx`` + ``config.json``); with ``int8`` also
+    ``out/int8``. Parity with PyTorch is checked on images from ``calib`` (or random ones); an FP32
+    difference above ``tolerance`` raises ``ExportError``. Returns the export summary."""
+    from facetrust.checkpoint import load_model
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CheckpointError(f"{out} exists and is not a folder; --out must be a folder")
+    model = load_model(checkpoint)
+    checkpoint_config = model.checkpoint_config
+    images, source = load_sample_images(calib, parity_samples, splits=("val", "test"))
+    batch = preprocess_images(images, model.preprocess)
+    out.mkdir(parents=True, exist_ok=True)
+    info = export_onnx(model, out / ONNX_FILE, opset=opset, exporter=exporter)
+    difference = onnx_parity(model, out / ONNX_FILE, batch)
+    log(f"parity: max |logit difference| PyTorch vs ONNX Runtime FP32 = {difference:.3e} "
+        f"on {len(images)} {source} images (tolerance {tolerance:.0e}; exporter {info['exporter']}, opset {info['opset']})")
+    if not np.isfinite(difference) or difference > tolerance:
+        (out / ONNX_FILE).unlink(missing_ok=True)
+        raise ExportError(
+            f"{out / ONNX_FILE}: ONNX Runtime logits differ from PyTorch by {difference:.3e} > {tolerance:.0e}; "
+            "the export is wrong, removed. Try --exporter torchscript or another --opset"
+        )
+    export_info = {
+        **info, "precision": "fp32", "source_checkpoint": str(Path(checkpoint).resolve()),
+        "parity": {"max_abs_logit_diff": difference, "samples": len(images), "images": source,
+                   "tolerance": tolerance},
+    }
+    write_export_config(out, checkpoint_config, export_info)
+    summary: dict[str, Any] = {"fp32": {"folder": str(out), **export_info}}
+    if int8:
+        from facetrust.export.quantize import export_int8
+
+        summary["int8"] = export_int8(
+            model, out, checkpoint_config, export_info, calib=calib, mode=int8_mode,
+            calib_samples=calib_samples, agreement_samples=agreement_samples, log=log,
+        )
+    return summary
