@@ -1,0 +1,298 @@
+"""Training FLIP teachers across domains: a LightningModule and ``train_fas(config) -> result``.
+
+Per protocol fold and seed: balanced batches (k images per (source domain, class), FLIP's rule);
+validation on held-out SOURCE data; the best validation state is kept (model selection) and the
+operating threshold is calibrated on that validation data (``eer@val``), never on the target; the
+checkpoint stores it; the unseen target domain is evaluated last. Lightning runs the loop, devices,
+DDP and mixed precision. FLIP-MCL adds SimCLR and view-consistency losses (Srivatsan et al., ICCV 2023):
+L = alpha * CE + beta * NT-Xent + gamma * MSE.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from facetrust.errors import ConfigError, DataError
+from facetrust.losses.flip import nt_xent, split_prompts, view_consistency_mse
+from facetrust.tasks.fas_config import FasExperiment
+
+
+class FasModule(pl.LightningModule):
+    """Wires a FLIP model, its losses and the optimiser; keeps the best source-validation state."""
+
+    def __init__(self, model: torch.nn.Module, config: FasExperiment, train_set, val_set, seed: int) -> None:
+        super().__init__()
+        self.model = model
+        self.config = config
+        self.train_set, self.val_set, self.seed = train_set, val_set, seed
+        self.best_score = -math.inf
+        self.best_step = -1
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.history: list[dict[str, float]] = []
+        self._val_scores: list[torch.Tensor] = []
+        self._val_labels: list[torch.Tensor] = []
+
+    # --- data (built here so that every DDP rank draws its own balanced batches) ---------------------
+    def train_dataloader(self) -> DataLoader:
+        from facetrust.data.dataset import collate
+        from facetrust.data.samplers import BalancedBatchSampler
+
+        t = self.config.train
+        sampler = BalancedBatchSampler(self.train_set.groups(), k=t.per_group,
+                                       seed=self.seed + 1000 * self.global_rank, num_batches=t.iterations)
+        return DataLoader(self.train_set, batch_sampler=sampler, collate_fn=collate,
+                          num_workers=self.config.data.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        from facetrust.data.dataset import collate
+
+        return DataLoader(self.val_set, batch_size=self.config.train.eval_batch_size, shuffle=False,
+                          collate_fn=collate, num_workers=self.config.data.num_workers)
+
+    # --- training ------------------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        labels = batch["label"]
+        if self.model.variant == "mcl":
+            losses = self._mcl_losses(batch["image"], labels)
+        else:
+            losses = {"ce": F.cross_entropy(self.model(batch["image"]), labels)}
+        weights = {"ce": self.config.loss.ce, "simclr": self.config.loss.simclr, "mse": self.config.loss.mse}
+        loss = sum(weights[name] * value for name, value in losses.items())
+        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, prog_bar=False)
+        self.log("loss", loss.detach(), prog_bar=True)
+        return loss
+
+    def _mcl_losses(self, images: list[torch.Tensor], labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """FLIP-MCL: CE on the image, NT-Xent between two views, MSE between their cosines to the two
+        disjoint prompt halves of each sample's class (a fresh split per class and step)."""
+        model = self.model
+        image, view1, view2 = images
+        prompt_embeddings = model.encode_prompt_embeddings()  # (P, D) normalised, text tower in the graph
+        class_embeddings = model.class_embeddings_from(prompt_embeddings)
+        with torch.no_grad():
+            model.class_text_embeddings.copy_(class_embeddings.detach())
+        ce = F.cross_entropy(model.logits_from_embeddings(model.encode_image(image), class_embeddings), labels)
+        z1, z2 = model.encode_image(view1), model.encode_image(view2)
+        simclr = nt_xent(model.simclr_projector(z1), model.simclr_projector(z2), self.config.loss.temperature)
+        halves_a, halves_b = [], []
+        for c in range(2):
+            members = torch.nonzero(model.prompt_class == c).flatten().tolist()
+            a, b = split_prompts(members, seed=self.seed * 1_000_003 + self.global_step * 2 + c)
+            halves_a.append(prompt_embeddings[a].mean(dim=0))
+            halves_b.append(prompt_embeddings[b].mean(dim=0))
+        text_a, text_b = torch.stack(halves_a)[labels], torch.stack(halves_b)[labels]  # (B, D)
+        return {"ce": ce, "simclr": simclr, "mse": view_consistency_mse(z1, z2, text_a, text_b)}
+
+    def configure_optimizers(self):
+        t = self.config.train
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.model.variant == "v":  # FLIP-V trains the image tower and its head; the text side is unused
+            params = list(self.model.clip.visual.parameters()) + list(self.model.head.parameters())
+        optimizer_class = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
+        optimizer = optimizer_class(params, lr=t.lr, weight_decay=t.weight_decay)
+
+        def factor(step: int) -> float:
+            if step < t.warmup_iterations:
+                return (step + 1) / t.warmup_iterations
+            if t.schedule == "cosine":
+                progress = (step - t.warmup_iterations) / max(1, t.iterations - t.warmup_iterations)
+                return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+            return 1.0
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # --- validation on held-out source data: model selection --------------------------------------
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        scores = torch.softmax(self.model(batch["image"]).float(), dim=1)[:, 1]
+        self._val_scores.append(scores.detach())
+        self._val_labels.append(batch["label"].detach())
+
+    def on_validation_epoch_end(self) -> None:
+        from facetrust.metrics import auc, eer
+
+        scores = torch.cat(self._val_scores)
+        labels = torch.cat(self._val_labels)
+        self._val_scores, self._val_labels = [], []
+        if self.trainer.world_size > 1:
+            scores = self.all_gather(scores).flatten()
+            labels = self.all_gather(labels).flatten()
+        scores_np, labels_np = scores.cpu().numpy(), labels.cpu().numpy()
+        if self.trainer.sanity_checking or len(np.unique(labels_np)) < 2:
+            return
+        val_auc, (val_eer, _) = auc(scores_np, labels_np), eer(scores_np, labels_np)
+        self.log_dict({"val_auc": val_auc, "val_eer": val_eer}, prog_bar=True, sync_dist=False)
+        self.history.append({"step": int(self.global_step), "val_auc": val_auc, "val_eer": val_eer})
+        select = self.config.eval.select
+        score = {"val_auc": val_auc, "val_eer": -val_eer, "last": float(self.global_step)}[select]
+        if score >= self.best_score:  # ties go to the later (longer trained) state
+            self.best_score, self.best_step = score, int(self.global_step)
+            self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+
+
+def _protocols(config: FasExperiment, df) -> list:
+    from facetrust.data import protocols as P
+
+    p = config.protocol
+    extra = tuple(p.extra_sources)
+    if p.kind == "custom":
+        if not p.sources or not p.target:
+            raise ConfigError("protocol.kind = custom needs protocol.sources and protocol.target")
+        folds = [P.Protocol(f"{'+'.join(p.sources)}-{p.target}", tuple(p.sources), p.target, extra)]
+    elif p.kind == "leave_one_out":
+        domains = sorted(set(df["domain"].astype(str)) - set(extra))
+        folds = P.leave_one_domain_out(domains, extra)
+    else:
+        folds = {"protocol1": P.flip_protocol1, "protocol2": P.flip_protocol2, "protocol3": P.flip_protocol3}[p.kind](extra)
+    if p.targets:
+        folds = [f for f in folds if f.target in p.targets or f.name in p.targets]
+        if not folds:
+            raise ConfigError(f"protocol.targets {p.targets} matches no fold of {p.kind}")
+    return folds
+
+
+def _manifest(config: FasExperiment, out: Path) -> Path:
+    if config.data.manifest:
+        return Path(config.data.manifest)
+    from facetrust.data import make_fas_sim
+
+    sim = config.data.fas_sim
+    folder = Path(sim.dir) if sim.dir else out / f"fas-sim-s{sim.seed}-{sim.image_size}"
+    if (folder / "manifest.csv").is_file():
+        return folder / "manifest.csv"
+    return make_fas_sim(folder, seed=sim.seed, image_size=sim.image_size)
+
+
+@torch.no_grad()
+def predict_scores(model: torch.nn.Module, dataset, batch_size: int = 64) -> np.ndarray:
+    """P(bona fide) for every item of an ``ImageDataset`` (eval mode, no text tower involved)."""
+    from facetrust.data.dataset import collate
+
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate):
+        out.append(torch.softmax(model(batch["image"].to(device)).float(), dim=1)[:, 1].cpu())
+    return torch.cat(out).numpy() if out else np.empty(0)
+
+
+def train_one(config: FasExperiment, protocol, seed: int, df, run_dir: Path) -> dict[str, Any]:
+    """Train one fold with one seed, calibrate on source validation, save the checkpoint, test the target."""
+    import facetrust
+    from facetrust.data import ImageDataset, split_protocol
+    from facetrust.data.transforms import eval_transform, simclr_views, train_transform
+    from facetrust.evaluate import ScoreSet, evaluate
+    from facetrust.models import create_model
+    from facetrust.seed import seed_everything
+
+    seed_everything(seed)
+    m = config.model
+    kwargs: dict[str, Any] = {"clip": m.clip, "pretrained": m.pretrained}
+    if m.prompts is not None:
+        kwargs["prompts"] = m.prompts
+    model = create_model(m.name, **kwargs)
+    train_df, val_df, test_df = split_protocol(df, protocol)
+    if val_df.empty or val_df["label"].nunique() < 2:
+        raise DataError(f"protocol {protocol.name}: the source domains have no 'val' split with both classes; "
+                        "model selection and the eer@val threshold need held-out source data")
+    pp = model.preprocess
+    base = train_transform(pp) if config.train.augment else eval_transform(pp)
+    if m.name == "flip_mcl":
+        views = simclr_views(pp)
+        transform = lambda image: (base(image), *views(image))  # noqa: E731
+    else:
+        transform = base
+    train_set, val_set = ImageDataset(train_df, transform), ImageDataset(val_df, eval_transform(pp))
+    test_set = ImageDataset(test_df, eval_transform(pp))
+    module = FasModule(model, config, train_set, val_set, seed)
+    tc = config.trainer
+    trainer = pl.Trainer(
+        max_steps=config.train.iterations, max_epochs=1, accelerator=tc.accelerator, devices=tc.devices,
+        num_nodes=tc.num_nodes, strategy=tc.strategy, precision=tc.precision,
+        val_check_interval=min(config.train.val_every, config.train.iterations), check_val_every_n_epoch=None,
+        num_sanity_val_steps=0, enable_checkpointing=False, logger=False, use_distributed_sampler=False,
+        enable_progress_bar=tc.progress_bar, enable_model_summary=False, default_root_dir=str(run_dir),
+    )
+    started = time.perf_counter()
+    trainer.fit(module)
+    train_seconds = time.perf_counter() - started
+    if not trainer.is_global_zero:
+        return {}
+    if module.best_state is not None and config.eval.select != "last":
+        model.load_state_dict(module.best_state)
+    model.cpu().eval()
+    val_set_scores = predict_scores(model, val_set, config.train.eval_batch_size)
+    test_scores = predict_scores(model, test_set, config.train.eval_batch_size)
+    result = evaluate(ScoreSet.from_table(test_df, test_scores, protocol.target), config.eval.threshold,
+                      val=ScoreSet.from_table(val_df, val_set_scores, "+".join(protocol.train_domains)),
+                      n_bootstrap=config.eval.n_bootstrap, seed=seed)
+    frame = result.levels["frame"]
+    metadata = {"protocol": protocol.name, "sources": list(protocol.train_domains), "target": protocol.target,
+                "seed": seed, "best_step": module.best_step, "selection": config.eval.select,
+                "train_seconds": round(train_seconds, 1), "metrics": frame.metrics,
+                "data": str(config.data.manifest or "fas-sim"), "history": module.history}
+    facetrust.save(model, run_dir / "checkpoint", threshold=frame.threshold,
+                   threshold_strategy=config.eval.threshold, metadata=metadata)
+    record = {"protocol": protocol.name, "target": protocol.target, "seed": seed, "model": m.name,
+              "best_step": module.best_step, "train_seconds": round(train_seconds, 1),
+              "checkpoint": str(run_dir / "checkpoint"), **result.to_dict()}
+    (run_dir / "result.json").write_text(json.dumps(record, indent=2, default=float))
+    return record
+
+
+def summary_table(summary: dict[str, Any], level: str = "frame") -> str:
+    """Markdown: one row per fold, mean ± std over seeds of HTER, AUC, TPR@FPR=1%, EER (in %)."""
+    rows = ["| fold | seeds | HTER % | AUC % | TPR@FPR=1% | EER % |", "|---|---|---|---|---|---|"]
+    for name, agg in summary.items():
+        metrics = agg["levels"][level]
+
+        def cell(key: str) -> str:
+            if key not in metrics:
+                return "n/a"
+            return f"{100 * metrics[key]['mean']:.2f} ± {100 * metrics[key]['std']:.2f}"
+
+        tpr_key = next((k for k in metrics if k.startswith("tpr")), "tpr_at_fpr")
+        rows.append(f"| {name} | {agg['runs']} | {cell('hter')} | {cell('auc')} | {cell(tpr_key)} | {cell('eer')} |")
+    return "\n".join(rows)
+
+
+def train_fas(config: FasExperiment, out: str | None = None) -> dict[str, Any]:
+    """Run every selected fold with every seed; write per-run results and a mean ± std summary."""
+    from facetrust.config import dump_config
+    from facetrust.data import read_manifest
+    from facetrust.evaluate import aggregate_seeds
+
+    if config.trainer.num_threads > 0:
+        torch.set_num_threads(config.trainer.num_threads)
+    config = copy.deepcopy(config)
+    out_dir = Path(out or config.out)
+    config.out = str(out_dir)
+    dump_config(config, out_dir)
+    df = read_manifest(_manifest(config, out_dir))
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for protocol in _protocols(config, df):
+        for seed in config.seeds:
+            record = train_one(config, protocol, seed, df, out_dir / protocol.name / f"seed{seed}")
+            if record:
+                runs.setdefault(protocol.name, []).append(record)
+    summary = {name: aggregate_seeds(records) for name, records in runs.items()}
+    result = {"out": str(out_dir), "model": config.model.name, "seeds": list(config.seeds),
+              "summary": summary, "runs": runs}
+    (out_dir / "summary.json").write_text(json.dumps(result, indent=2, default=float))
+    strategy = config.eval.threshold
+    text = (f"# {config.name}: {config.model.name} on {config.model.clip}\n\n"
+            f"Threshold: {strategy}; model selection: {config.eval.select} on source validation.\n\n"
+            f"## Frame level\n\n{summary_table(summary, 'frame')}\n\n## Video level\n\n{summary_table(summary, 'video')}\n")
+    (out_dir / "summary.md").write_text(text)
+    return result
