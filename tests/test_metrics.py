@@ -18,16 +18,16 @@ from facetrust.metrics import MetricError
 
 def naive_rates(scores, labels, t):
     """(FAR, FRR) as Fractions by looping over samples."""
-    fa = sum(1 for s, y in zip(scores, labels) if y == 0 and s >= t)
-    fr = sum(1 for s, y in zip(scores, labels) if y == 1 and s < t)
+    fa = sum(1 for s, y in zip(scores, labels, strict=True) if y == 0 and s >= t)
+    fr = sum(1 for s, y in zip(scores, labels, strict=True) if y == 1 and s < t)
     n_attack = sum(1 for y in labels if y == 0)
     n_bona = sum(1 for y in labels if y == 1)
     return Fraction(fa, n_attack), Fraction(fr, n_bona)
 
 
 def naive_auc(scores, labels):
-    bona = [s for s, y in zip(scores, labels) if y == 1]
-    attack = [s for s, y in zip(scores, labels) if y == 0]
+    bona = [s for s, y in zip(scores, labels, strict=True) if y == 1]
+    attack = [s for s, y in zip(scores, labels, strict=True) if y == 0]
     wins = sum(1.0 if b > a else 0.5 if b == a else 0.0 for b in bona for a in attack)
     return wins / (len(bona) * len(attack))
 
@@ -54,8 +54,8 @@ def naive_tpr_at_fpr(scores, labels, fpr):
 
 def naive_species_apcer(scores, labels, types, t):
     out = {}
-    for name in sorted({a for a, y in zip(types, labels) if y == 0}):
-        member = [s for s, y, a in zip(scores, labels, types) if y == 0 and a == name]
+    for name in sorted({a for a, y in zip(types, labels, strict=True) if y == 0}):
+        member = [s for s, y, a in zip(scores, labels, types, strict=True) if y == 0 and a == name]
         out[name] = sum(1 for s in member if s >= t) / len(member)
     return out
 
@@ -117,6 +117,13 @@ def test_all_scores_tied():
     assert metrics.eer(scores, labels) == (0.5, 0.5)  # only threshold 0.5: FAR 1, FRR 0
     assert metrics.tpr_at_fpr(scores, labels, 0.5) == 0.0  # accepting the tie block gives FPR 1
     assert metrics.bpcer_at_apcer(scores, labels, ["print", "none", "replay", "none"], 0.5) == 1.0
+
+
+def test_eer_tie_in_gap_and_sum_takes_the_lower_threshold():
+    # t = 0.2: FAR 1/2 (attack 0.2 accepted), FRR 0; t = 0.4: FAR 0, FRR 1/2 -> same gap and sum
+    scores, labels = [0.0, 0.2, 0.4, 0.2], [0, 1, 1, 0]
+    assert metrics.eer(scores, labels) == (0.25, 0.2)
+    assert naive_eer(scores, labels) == (0.25, 0.2)
 
 
 def test_tie_across_classes_counts_half_in_auc():

@@ -13,6 +13,8 @@ every resample has both classes); several seeds are summarised by ``aggregate_se
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +99,15 @@ class ScoreSet:
         return ScoreSet(scores, labels.astype(np.int64), species, videos, self.domain)
 
 
+@contextmanager
+def _context(what: str) -> Iterator[None]:
+    """Prefix a MetricError with the data set it came from."""
+    try:
+        yield
+    except MetricError as err:
+        raise MetricError(f"{what}: {err}") from err
+
+
 def parse_strategy(strategy: str) -> tuple[str, float | None]:
     """'eer@val' | 'fixed:<t>' | 'apcer@val:<x>' | 'test-eer' -> (kind, parameter)."""
     text = str(strategy).strip()
@@ -135,7 +146,8 @@ def choose_threshold(
     if kind == "test-eer":
         if test_scores is None or test_labels is None:
             raise MetricError("test-eer needs the test scores and labels")
-        test_eer, threshold = _eer(test_scores, test_labels)
+        with _context("test data"):
+            test_eer, threshold = _eer(test_scores, test_labels)
         return threshold, {**info, "chosen_on": "test", "honest": False, "warning": TEST_EER_WARNING,
                            "test_eer": test_eer}
     if val_scores is None or val_labels is None:
@@ -145,11 +157,13 @@ def choose_threshold(
         )
     n_val = len(_inputs.to_numpy(val_scores, "val_scores"))
     if kind == "eer@val":
-        val_eer, threshold = _eer(val_scores, val_labels)
+        with _context("validation data"):
+            val_eer, threshold = _eer(val_scores, val_labels)
         return threshold, {**info, "chosen_on": "validation", "val_eer": val_eer, "n_val": n_val}
     if val_attack_types is None:  # one pooled species
         val_attack_types = np.where(_inputs.to_numpy(val_labels, "val_labels") == 1, "none", "attack")
-    threshold = threshold_at_apcer(val_scores, val_labels, val_attack_types, value)
+    with _context("validation data"):
+        threshold = threshold_at_apcer(val_scores, val_labels, val_attack_types, value)
     return threshold, {**info, "chosen_on": "validation", "apcer_budget": value, "n_val": n_val}
 
 

@@ -104,7 +104,7 @@ def plot_histograms(result, path: str | os.PathLike) -> Path:
     plt = _pyplot()
     levels = list(result.levels.items())
     fig, axes = plt.subplots(1, len(levels), figsize=(5.5 * len(levels), 4.2), dpi=120, squeeze=False)
-    for ax, (level, res) in zip(axes[0], levels):
+    for ax, (level, res) in zip(axes[0], levels, strict=True):
         s = res.score_set
         low, high = min(s.scores.min(), res.threshold), max(s.scores.max(), res.threshold)
         bins = np.linspace(low, high + 1e-9, 31)
