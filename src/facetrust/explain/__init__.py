@@ -31,6 +31,7 @@ from torch import nn
 from facetrust.explain import cam, clip_relevance, rollout  # noqa: F401  (register the methods)
 from facetrust.explain.maps import normalise
 from facetrust.explain.targets import PromptSimilarity, as_input_tensor, prompt_embedding, resolve_target
+from facetrust.features import find_vit, token_layout
 from facetrust.registry import EXPLAINERS
 
 __all__ = ["explain", "list_methods", "METHODS"]
@@ -71,6 +72,9 @@ def explain(
     x, original_hw = as_input_tensor(model, image)
     device = next(model.parameters()).device
     x = x.to(device)
+    vit = find_vit(model)
+    if vit is not None:
+        token_layout(vit, tuple(x.shape[-2:]))  # a clear error when the size does not fit the patch grid
     was_training = model.training
     model.eval()
     try:

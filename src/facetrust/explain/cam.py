@@ -3,7 +3,9 @@
 * GradCAM (Selvaraju et al., ICCV 2017): channel weights = spatial mean of the target's gradient.
 * GradCAM++ (Chattopadhay et al., WACV 2018): weights from second/third-order gradient terms.
 * LayerCAM (Jiang et al., TIP 2021): element-wise positive gradient times activation.
-* EigenGradCAM: first principal component of gradient x activation.
+* EigenGradCAM: first principal component of gradient x activation. The sign of a principal component
+  is arbitrary (SVD), so facetrust orients it to correlate positively with the channel sum of gradient x
+  activation; without this, about half of the maps highlight the background instead of the evidence.
 
 The target layer is chosen from the model: for a vision transformer (open_clip or timm, found with
 ``facetrust.features.find_vit``) the first LayerNorm of the last block, whose (B, N, C) tokens are
@@ -75,13 +77,35 @@ def find_target_layer(model: nn.Module, x: torch.Tensor, layer: str | None = Non
     return cnn_target_layer(model, x), None
 
 
+def _signed_eigengradcam():
+    """pytorch-grad-cam's EigenGradCAM with the principal component's sign fixed (see module docstring)."""
+    from pytorch_grad_cam import EigenGradCAM
+    from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection
+
+    class SignedEigenGradCAM(EigenGradCAM):
+        def get_cam_image(self, input_tensor, target_layer, targets, activations, grads, eigen_smooth):
+            product = grads * activations  # (B, C, h, w)
+            cam = get_2d_projection(product)  # (B, h, w), sign arbitrary
+            reference = product.sum(axis=1)
+            for i in range(len(cam)):
+                if np.sum((cam[i] - cam[i].mean()) * (reference[i] - reference[i].mean())) < 0:
+                    cam[i] = -cam[i]
+            return cam
+
+    return SignedEigenGradCAM
+
+
+def _cam_class(name: str):
+    import pytorch_grad_cam
+
+    return _signed_eigengradcam() if name == "EigenGradCAM" else getattr(pytorch_grad_cam, name)
+
+
 def _cam_explainer(cam_class_name: str):
     def explain_with_cam(
         model: nn.Module, x: torch.Tensor, target: Callable, layer: str | None = None, **_: object
     ) -> np.ndarray:
-        import pytorch_grad_cam
-
-        cam_class = getattr(pytorch_grad_cam, cam_class_name)
+        cam_class = _cam_class(cam_class_name)
         target_layer, reshape = find_target_layer(model, x, layer)
         # The input carries the gradient, so frozen models (no trainable parameter) work too.
         x = x.detach().clone().requires_grad_(True)
