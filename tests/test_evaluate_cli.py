@@ -126,12 +126,24 @@ def test_checkpoint_threshold_is_the_default_without_val(workspace, capsys):
     assert report["levels"]["frame"]["threshold"] == report["levels"]["video"]["threshold"] == 0.5
 
 
+def test_domain_filter_takes_validation_from_the_other_domains(workspace, capsys):
+    root, ckpt, table = workspace
+    code, out = run_cli(capsys, ckpt, root / "manifest.csv", "--split", "all", "--domain", "tgt", "--val", "val",
+                        "--out", root / "r5", "--no-figures")
+    assert code == 0, out.err
+    report = json.loads((root / "r5/report.json").read_text())
+    assert report["domain"] == "tgt" and report["validation_domain"] == "src"
+    assert report["levels"]["frame"]["counts"]["bona_fide"] + report["levels"]["frame"]["counts"]["attack"] == 32
+    assert "validation data of domain(s) `src`" in (root / "r5/report.md").read_text()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [(["--threshold", "eer@val"], "needs validation data"),
      (["--threshold", "median"], "unknown threshold strategy"),
      (["--val", "nosuch.csv"], "manifest not found"),
-     (["--split", "dev"], "no rows with split 'dev'")],
+     (["--split", "dev"], "no rows with split 'dev'"),
+     (["--domain", "mars"], "no test rows for domain(s) ['mars']")],
 )
 def test_user_errors_exit_2_with_a_message(workspace, capsys, argv, message):
     root, ckpt, _ = workspace

@@ -49,6 +49,11 @@ def result_markdown(result: EvaluationResult, figures: dict[str, str] | None = N
         lines += [f"> **WARNING — {TEST_EER_WARNING}.** Do not compare these numbers with "
                   "results whose threshold came from validation data.", ""]
     lines += [f"Threshold strategy: `{result.strategy}`" + ("" if result.honest else " (FLIP compatibility mode)"), ""]
+    if result.extra.get("validation_domain"):
+        lines += [f"Threshold chosen on validation data of domain(s) `{result.extra['validation_domain']}`; "
+                  f"tested on `{result.domain}`.", ""]
+    if result.extra.get("checkpoint"):
+        lines += [f"Checkpoint `{result.extra['checkpoint']}`, manifest `{result.extra.get('manifest', '')}`.", ""]
     lines += ["| level | threshold | chosen on | samples (bona fide / attack) | videos |", "|---|---|---|---|---|"]
     for level in levels:
         res = result.levels[level]

@@ -70,6 +70,7 @@ def evaluate_checkpoint(
     strategy: str | None = None,
     val: str | os.PathLike | None = None,
     split: str | None = "test",
+    domains: list[str] | None = None,
     batch_size: int = 32,
     n_bootstrap: int = 1000,
     seed: int = 0,
@@ -80,7 +81,9 @@ def evaluate_checkpoint(
 
     ``val`` is a validation manifest (its 'val' rows when it has any, else all rows) or a split name
     of ``manifest`` (e.g. 'val'). The strategy defaults to ``eer@val`` with validation data and to the
-    checkpoint's stored threshold without; ``test-eer`` needs neither.
+    checkpoint's stored threshold without; ``test-eer`` needs neither. ``domains`` keeps only those
+    target domains; validation rows taken from ``manifest`` then exclude them (source domains only),
+    so the threshold never sees the target domain.
     """
     import facetrust
     from facetrust.data import read_manifest
@@ -89,15 +92,23 @@ def evaluate_checkpoint(
     predictor = facetrust.load(checkpoint, device=device)
     table = read_manifest(manifest)
     test_rows = select_rows(table, split, str(manifest))
+    if domains:
+        unknown = sorted(set(domains) - set(test_rows["domain"]))
+        if unknown:
+            raise DataError(f"{manifest}: no {split} rows for domain(s) {unknown}; domains present: "
+                            f"{sorted(test_rows['domain'].unique().tolist())}")
+        test_rows = test_rows[test_rows["domain"].isin(domains)]
     val_rows = None
     if val is not None:
         if str(val) in SPLIT_NAMES and not Path(val).exists():
-            val_rows = select_rows(table, str(val), str(manifest))
+            source = table[~table["domain"].isin(domains)] if domains else table
+            val_rows = select_rows(source, str(val), f"{manifest} (source domains)")
         else:
             val_table = read_manifest(val)
             has_val = (val_table["split"] == "val").any()
             val_rows = val_table[val_table["split"] == "val"] if has_val else val_table
-    extra: dict[str, Any] = {"checkpoint": str(checkpoint), "manifest": str(manifest), "split": split or "all"}
+    extra: dict[str, Any] = {"checkpoint": str(checkpoint), "manifest": str(manifest), "split": split or "all",
+                             "domains": sorted(test_rows["domain"].unique().tolist())}
     threshold = None
     if strategy is None:
         if val_rows is not None:

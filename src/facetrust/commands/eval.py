@@ -18,6 +18,8 @@ def register(subparsers) -> None:
     p.add_argument("--val", metavar="MANIFEST_OR_SPLIT", default=None,
                    help="validation data: a manifest (its 'val' rows if any) or a split of MANIFEST, e.g. val")
     p.add_argument("--split", default="test", help="rows of MANIFEST to evaluate: train|val|test|all (default test)")
+    p.add_argument("--domain", default=None, metavar="D[,D...]",
+                   help="evaluate only these target domains; --val SPLIT then uses the other (source) domains")
     p.add_argument("--out", metavar="DIR", default=None, help="report folder (default eval-<CKPT name>)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (0 = none)")
@@ -36,6 +38,7 @@ def run(args) -> int:
 
     result = evaluate_checkpoint(
         args.checkpoint, args.manifest, strategy=args.threshold, val=args.val, split=args.split,
+        domains=[d.strip() for d in args.domain.split(",") if d.strip()] if args.domain else None,
         batch_size=args.batch_size, n_bootstrap=args.bootstrap, seed=args.seed, device=args.device,
         progress=not args.quiet,
     )
