@@ -1,10 +1,43 @@
+"""``facetrust distill CONFIG [--set k=v] [--out DIR] [--compare]``: distil a teacher into a student."""
+
+
 def register(subparsers) -> None:
-    p = subparsers.add_parser("distill", help="distil a teacher checkpoint into a fast student")
+    p = subparsers.add_parser(
+        "distill", help="distil a teacher checkpoint into a fast student",
+        description="Distil a FLIP teacher checkpoint into a student (KD, CLIP-KD, RKD, AFD losses weighted "
+        "in the YAML). With --compare, run benchmarks/distill_compare.py's method comparison instead.",
+    )
+    p.add_argument("config", nargs="?", help="experiment YAML (see configs/distill/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.iterations=100 (repeatable)")
+    p.add_argument("--out", help="output folder (default: the config's out)")
+    p.add_argument("--compare", action="store_true",
+                   help="compare no KD, every method and a combination on every fold (slow); CONFIG unused")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds for --compare")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import sys
+    import runpy
+    from pathlib import Path
 
-    print("facetrust distill: not built yet (see issue #6); coming in a later release.", file=sys.stderr)
-    return 1
+    from facetrust.errors import ConfigError
+
+    if args.compare:
+        script = Path(__file__).resolve().parents[3] / "benchmarks" / "distill_compare.py"
+        if not script.is_file():
+            raise ConfigError(f"--compare runs {script}, which ships with the source checkout only; "
+                              "clone the repository and run it from there")
+        argv = ["--out", args.out or "runs/distill_compare", "--seeds", *map(str, args.seeds)]
+        return runpy.run_path(str(script))["main"](argv)
+    if not args.config:
+        raise ConfigError("facetrust distill needs a CONFIG file, e.g. configs/distill/demo_mobilenet.yaml")
+    from facetrust.config import load_config
+    from facetrust.tasks.distill import distill
+    from facetrust.tasks.distill_config import DistillExperiment
+
+    config = load_config(args.config, DistillExperiment, args.overrides)
+    result = distill(config, out=args.out)
+    print((Path(result["out"]) / "summary.md").read_text())
+    print(f"results, checkpoints and summary: {result['out']}")
+    return 0

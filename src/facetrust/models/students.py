@@ -87,7 +87,10 @@ class Student(nn.Module):
                 f"expects {tuple(self.class_text_embeddings.shape)}; build the student with "
                 f"embed_dim={embeddings.shape[-1]}"
             )
-        self.class_text_embeddings.copy_(F.normalize(embeddings.float(), dim=-1))
+        embeddings = embeddings.float()
+        if not torch.allclose(embeddings.norm(dim=-1), torch.ones(2, device=embeddings.device), atol=1e-5):
+            embeddings = F.normalize(embeddings, dim=-1)  # copied bit for bit when already unit norm
+        self.class_text_embeddings.copy_(embeddings)
         self.logit_scale.copy_(torch.as_tensor(teacher_logit_scale(teacher), dtype=torch.float32))
 
 
@@ -119,8 +122,8 @@ def build_timm_student(
 ) -> Student:
     """A timm backbone (``num_classes=0``: pooled features) as a student.
 
-    ``pretrained``: None/False = random weights (no download); True = timm's weights (downloads);
-    a path = a local weights file. ``backbone_kwargs`` go to ``timm.create_model`` (e.g. a tiny
+    ``pretrained``: None/False = random weights (no download); True or "timm" = timm's weights
+    (downloads, asked for by name); a path = a local ``.safetensors`` file (never a pickle). ``backbone_kwargs`` go to ``timm.create_model`` (e.g. a tiny
     ``depth`` for tests).
     """
     import timm
@@ -128,7 +131,11 @@ def build_timm_student(
     if not timm.is_model(model_name):
         raise KeyError(f"{model_name!r} is not a timm model; see timm.list_models()")
     kwargs = dict(backbone_kwargs or {})
+    if isinstance(pretrained, str) and pretrained.lower() in ("true", "timm"):
+        pretrained = True
     if isinstance(pretrained, str):
+        if not pretrained.endswith(".safetensors"):
+            raise ValueError(f"pretrained={pretrained!r}: give a local .safetensors file, 'timm' or None")
         kwargs["pretrained_cfg_overlay"] = {"file": pretrained}
     try:  # ViT-like models are built for the input size; CNNs do not take img_size
         backbone = timm.create_model(

@@ -88,9 +88,10 @@ class DistillModule(FasModule):
     """FasModule's data, validation and model selection, with a frozen teacher and KD losses."""
 
     def __init__(self, student: nn.Module, teacher: nn.Module, config: DistillExperiment,
-                 train_set, val_set, seed: int) -> None:
+                 train_set, val_set, seed: int, teacher_set=None) -> None:
         super().__init__(student, config, train_set, val_set, seed)
         self.teacher = teacher
+        self.teacher_set = teacher_set  # the training images at the teacher's own preprocessing (cache)
         self.weights = {k: float(v) for k, v in config.losses.items() if float(v) != 0.0}
         self.student_layers = list(config.student.layers or getattr(student, "feature_layers", []))
         self.teacher_layers = list(config.teacher.layers or default_teacher_layers(teacher))
@@ -112,8 +113,9 @@ class DistillModule(FasModule):
         return {"logits": logits, "embedding": embedding, "maps": maps}
 
     @torch.no_grad()
-    def _teacher_outputs(self, images: torch.Tensor) -> dict[str, Any]:
-        teacher_images = renormalise(images, self.model.preprocess, self.teacher.preprocess)
+    def _teacher_outputs(self, images: torch.Tensor, native: bool = False) -> dict[str, Any]:
+        """Teacher outputs for a student batch (re-normalised here) or a ``native`` teacher batch."""
+        teacher_images = images if native else renormalise(images, self.model.preprocess, self.teacher.preprocess)
         hw = tuple(teacher_images.shape[-2:])
         with FeatureTaps(self.teacher, self.teacher_layers if self.uses_maps else [], detach=True) as taps:
             logits = self.teacher(teacher_images)
@@ -122,12 +124,20 @@ class DistillModule(FasModule):
         return {"logits": logits.float(), "embedding": embedding.float(), "maps": [m.float() for m in maps]}
 
     def teacher_outputs(self, images: torch.Tensor, indices: torch.Tensor) -> dict[str, Any]:
-        """Teacher logits, embeddings and maps; from the per-sample cache when it is on."""
+        """Teacher logits, embeddings and maps; from the per-sample cache when it is on.
+
+        Cached outputs are computed once per training image, from ``teacher_set`` (the image at the
+        teacher's own size and normalisation) when given, else from the re-normalised student batch.
+        """
         if self.cache is None:
             return self._teacher_outputs(images)
         missing = [i for i, index in enumerate(indices.tolist()) if index not in self.cache]
         if missing:
-            fresh = self._teacher_outputs(images[missing])
+            if self.teacher_set is not None:
+                native = torch.stack([self.teacher_set[int(indices[i])]["image"] for i in missing]).to(images.device)
+                fresh = self._teacher_outputs(native, native=True)
+            else:
+                fresh = self._teacher_outputs(images[missing])
             for row, i in enumerate(missing):
                 self.cache[int(indices[i])] = {
                     "logits": fresh["logits"][row].cpu(), "embedding": fresh["embedding"][row].cpu(),
@@ -156,7 +166,7 @@ class DistillModule(FasModule):
     def loss_terms(self, student: dict[str, Any], teacher: dict[str, Any], labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every weighted term, by name (see ``LOSS_NAMES``)."""
         opts = self.config.loss_options
-        s_emb, t_emb = student["embedding"], teacher["embedding"]
+        s_emb, t_emb = student["embedding"], teacher.get("embedding")  # no teacher outputs for CE only
         s_txt, t_txt = self.model.class_text_embeddings, self.teacher.class_text_embeddings
         compute = {
             "ce": lambda: F.cross_entropy(student["logits"], labels),
@@ -239,7 +249,8 @@ def distill_one(config: DistillExperiment, protocol, seed: int, df, run_dir: Pat
     pp = student.preprocess
     train_set = ImageDataset(train_df, train_transform(pp) if config.train.augment else eval_transform(pp))
     val_set, test_set = ImageDataset(val_df, eval_transform(pp)), ImageDataset(test_df, eval_transform(pp))
-    module = DistillModule(student, teacher, config, train_set, val_set, seed)
+    teacher_set = ImageDataset(train_df, eval_transform(teacher.preprocess)) if config.teacher.cache else None
+    module = DistillModule(student, teacher, config, train_set, val_set, seed, teacher_set)
     teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
     tc = config.trainer
     trainer = pl.Trainer(

@@ -1,0 +1,189 @@
+"""Compare distillation methods on fas-sim leave-one-domain-out: one student, no KD vs each loss vs a
+combination, every fold, several seeds, mean ± std; writes a Markdown table.
+
+    python benchmarks/distill_compare.py --out runs/distill_compare [--seeds 0 1 2] [--iterations 300]
+
+Phases (each resumable: a run whose result.json exists is skipped):
+1. teachers: FLIP-IT on clip-tiny per fold and seed (``facetrust.tasks.fas.train_fas``, the demo recipe);
+2. students: the same student and recipe for every method, distilled from that fold's teacher;
+3. table: HTER, AUC, TPR@FPR=1%, ACER (frame level, threshold eer@val on source validation, mean ±
+   std over folds x seeds), params and single-thread CPU latency at batch 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+METHODS: dict[str, dict[str, float]] = {  # weights fixed a priori (no tuning on any target domain)
+    "no KD (CE only)": {"ce": 1.0},
+    "KD-KL (T=4)": {"ce": 1.0, "kd_kl": 1.0},
+    "combination (KL+FD+CRD+RKD-d)": {"ce": 1.0, "kd_kl": 1.0, "feature": 50.0, "crd": 1.0, "rkd_distance": 1.0},
+    "CLIP-KD FD": {"ce": 1.0, "feature": 50.0},
+    "CLIP-KD CRD": {"ce": 1.0, "crd": 1.0},
+    "RKD distance": {"ce": 1.0, "rkd_distance": 1.0},
+    "AFD": {"ce": 1.0, "afd": 10.0},
+    "KD-MSE": {"ce": 1.0, "kd_mse": 0.01},
+    "CLIP-KD ICL": {"ce": 1.0, "icl": 1.0},
+    "RKD angle": {"ce": 1.0, "rkd_angle": 2.0},
+}
+METRICS = (("hter", "HTER %"), ("auc", "AUC %"), ("tpr@fpr=1%", "TPR@FPR=1% %"), ("acer", "ACER %"))
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+
+
+def teacher_config(args):
+    from facetrust.config import from_dict
+    from facetrust.tasks.fas_config import FasExperiment
+
+    return from_dict(FasExperiment, {
+        "model": {"name": "flip_it", "clip": "clip-tiny"},
+        "data": {"fas_sim": {"seed": 0, "image_size": 64, "dir": str(Path(args.out) / "fas-sim")}},
+        "protocol": {"kind": "leave_one_out"},
+        "train": {"iterations": args.teacher_iterations, "per_group": 3, "optimizer": "adamw", "lr": 1e-3,
+                  "weight_decay": 0.05, "warmup_iterations": 30, "schedule": "cosine", "val_every": 50},
+        "trainer": {"accelerator": "cpu", "num_threads": 1, "progress_bar": False},
+        "eval": {"threshold": "eer@val", "select": "val_auc", "n_bootstrap": 0},
+        "seeds": list(args.teacher_seeds), "out": str(Path(args.out) / "teacher"), "name": "teacher",
+    }, "distill_compare teacher")
+
+
+def student_config(args, losses: dict[str, float], out: Path):
+    from facetrust.config import from_dict
+    from facetrust.tasks.distill_config import DistillExperiment
+
+    return from_dict(DistillExperiment, {
+        # Every student seed of a fold is distilled from the fold's teacher of seed teacher_seeds[0].
+        "teacher": {"checkpoint": str(Path(args.out) / "teacher" / "{protocol}" / f"seed{args.teacher_seeds[0]}"
+                                      / "checkpoint"), "cache": True},
+        "student": {"name": args.student, "image_size": args.student_size},
+        "losses": losses,
+        "data": {"fas_sim": {"seed": 0, "image_size": 64, "dir": str(Path(args.out) / "fas-sim")}},
+        "protocol": {"kind": "leave_one_out"},
+        "train": {"iterations": args.iterations, "per_group": 3, "lr": 3e-3, "weight_decay": 1e-4,
+                  "schedule": "cosine", "val_every": 30, "augment": False},
+        "trainer": {"accelerator": "cpu", "num_threads": 1, "progress_bar": False},
+        "eval": {"threshold": "eer@val", "select": "val_auc", "n_bootstrap": 0},
+        "seeds": list(args.seeds), "out": str(out), "name": "distill",
+    }, "distill_compare student")
+
+
+def run_all(args, config, runner, out: Path) -> None:
+    """Run each (fold, seed) that has no result.json yet."""
+    from facetrust.data import read_manifest
+    from facetrust.tasks.fas import _manifest, _protocols
+
+    df = read_manifest(_manifest(config, out))
+    for protocol in _protocols(config, df):
+        for seed in config.seeds:
+            run_dir = out / protocol.name / f"seed{seed}"
+            if (run_dir / "result.json").is_file():
+                continue
+            teacher = getattr(getattr(config, "teacher", None), "checkpoint", None)
+            if teacher and not Path(teacher.format(protocol=protocol.name, seed=seed)).is_dir():
+                print(f"{out.name} {protocol.name} seed{seed}: teacher not trained yet, skipped", flush=True)
+                continue
+            started = time.perf_counter()
+            runner(config, protocol, seed, df, run_dir)
+            print(f"{out.name} {protocol.name} seed{seed}: {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def cpu_latency_ms(checkpoint: Path, repeats: int = 50) -> float:
+    """Median single-thread PyTorch eager latency at batch 1, in ms."""
+    import torch
+
+    import facetrust
+
+    torch.set_num_threads(1)
+    model = facetrust.load_model(checkpoint).eval()
+    x = torch.randn(1, *model.preprocess["input_size"])
+    times = []
+    with torch.inference_mode():
+        for _ in range(5):
+            model(x)
+        for _ in range(repeats):
+            started = time.perf_counter()
+            model(x)
+            times.append(1000 * (time.perf_counter() - started))
+    return statistics.median(times)
+
+
+def collect(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*/seed*/result.json"))]
+
+
+def summarise(records: list[dict]) -> dict[str, tuple[float, float, int]]:
+    out = {}
+    for key, _ in METRICS:
+        values = [100 * r["levels"]["frame"]["metrics"][key] for r in records]
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        out[key] = (statistics.mean(values), std, len(values))
+    return out
+
+
+def table(args) -> str:
+    out = Path(args.out)
+    rows = [("FLIP-IT teacher (clip-tiny)", collect(out / "teacher"))]
+    rows += [(name, collect(out / "students" / slug(name))) for name in METHODS]
+    header = "| method | runs | " + " | ".join(label for _, label in METRICS) + " | params | CPU ms (b=1) |"
+    lines = [header, "|" + "---|" * (len(METRICS) + 4)]
+    for name, records in rows:
+        if not records:
+            continue
+        stats = summarise(records)
+        params = records[0].get("params")
+        checkpoint = Path(records[0]["checkpoint"])
+        if params is None:
+            import facetrust
+
+            params = sum(p.numel() for p in facetrust.load_model(checkpoint).parameters())
+        cells = " | ".join(f"{m:.2f} ± {s:.2f}" for m, s, _ in stats.values())
+        lines.append(f"| {name} | {len(records)} | {cells} | {params / 1e6:.2f} M | {cpu_latency_ms(checkpoint):.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="runs/distill_compare")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--student", default="mobilenetv3_small_100")
+    parser.add_argument("--student-size", type=int, default=32, help="student input size (teacher: 64)")
+    parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--teacher-seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--teacher-iterations", type=int, default=300)
+    parser.add_argument("--methods", nargs="*", default=None, help="subset of method names (default: all)")
+    parser.add_argument("--phase", choices=["teachers", "students", "table", "all"], default="all")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    if args.phase in ("teachers", "all"):
+        from facetrust.tasks.fas import train_one
+
+        run_all(args, teacher_config(args), train_one, out / "teacher")
+    if args.phase in ("students", "all"):
+        from facetrust.tasks.distill import check_config, distill_one
+
+        for seeds in ([args.seeds[0]], args.seeds[1:]):  # every method once first, then more seeds
+            for name in args.methods or METHODS:
+                run_args = argparse.Namespace(**{**vars(args), "seeds": seeds})
+                config = student_config(run_args, METHODS[name], out / "students" / slug(name))
+                check_config(config)
+                run_all(run_args, config, distill_one, out / "students" / slug(name))
+    if args.phase in ("table", "all"):
+        text = table(args)
+        (out / "table.md").write_text(text + "\n")
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
