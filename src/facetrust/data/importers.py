@@ -123,7 +123,7 @@ def import_folders(root: str | os.PathLike, out: str | os.PathLike, videos: bool
     """Generic ``{domain}/[{split}/]{live|spoof}/[<attack>/]...`` -> manifest (images, or videos).
 
     The video id is a file's folder below the class/attack level (frames of one video), else its stem.
-    ``subject_regex`` (one group) extracts the subject from the file name; default: the video id.
+    ``subject_regex`` (one group) extracts the subject from the path below ``root``; default: the video id.
     Without a split folder, subjects are split per domain in ``fractions`` (train, val, test).
     """
     root = Path(root)
@@ -140,9 +140,9 @@ def import_folders(root: str | os.PathLike, out: str | os.PathLike, videos: bool
         inner = rest[1:-1] if label else rest[2:-1]
         video = "/".join(inner) if inner and not videos else _FRAME_SUFFIX.sub("", path.stem)
         video_id = f"{parts[0]}/{rest[0]}/{attack}/{video}"
-        match = pattern.search(path.name) if pattern else None
+        match = pattern.search(path.relative_to(root).as_posix()) if pattern else None
         if pattern and not match:
-            raise DataError(f"{path}: subject regex {subject_regex!r} does not match the file name")
+            raise DataError(f"{path}: subject regex {subject_regex!r} does not match its path")
         subject = match.group(1) if match else video_id
         rows.append({"path": str(path.resolve()), "label": label, "domain": parts[0], "split": split,
                      "video_id": video_id, "subject_id": f"{parts[0]}/{subject}", "attack_type": attack})

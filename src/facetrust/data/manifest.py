@@ -20,11 +20,19 @@ BONA_FIDE = 1
 ATTACK = 0
 
 
+def _need_parquet_engine(path: Path) -> None:
+    import importlib.util
+
+    if not any(importlib.util.find_spec(m) for m in ("pyarrow", "fastparquet")):
+        raise DataError(f"{path}: Parquet manifests need pyarrow (pip install pyarrow); or use a .csv manifest")
+
+
 def _read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{path}: manifest not found")
     try:
         if path.suffix.lower() == ".parquet":
+            _need_parquet_engine(path)
             return pd.read_parquet(path)
         return pd.read_csv(path, dtype={"path": str, "domain": str, "split": str, "video_id": str,
                                         "subject_id": str, "attack_type": str}, keep_default_na=False)
@@ -49,7 +57,7 @@ def validate_manifest(df: pd.DataFrame, source: str = "manifest") -> pd.DataFram
     bad = labels.isna() | ~labels.isin([0, 1])
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0])
-        raise DataError(f"{source}: row {row}: label {df['label'].iloc[row]!r} is not 0 (attack) or 1 (bona fide)")
+        raise DataError(f"{source}: row {row}: label {str(df['label'].iloc[row])!r} is not 0 (attack) or 1 (bona fide)")
     df["label"] = labels.astype(int)
     is_none = df["attack_type"] == "none"
     bad = is_none != (df["label"] == BONA_FIDE)
@@ -71,7 +79,7 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path).resolve()
     df = validate_manifest(_read_table(path), source=str(path))
     root = path.parent
-    df["abs_path"] = [str(p) if os.path.isabs(p) else str(root / p) for p in df["path"]]
+    df["abs_path"] = [os.path.normpath(p if os.path.isabs(p) else root / p) for p in df["path"]]
     df.attrs["manifest_path"] = str(path)
     return df.reset_index(drop=True)
 
@@ -89,6 +97,7 @@ def write_manifest(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     columns = list(REQUIRED_COLUMNS) + [c for c in df.columns if c not in REQUIRED_COLUMNS]
     df = df[columns]
     if path.suffix.lower() == ".parquet":
+        _need_parquet_engine(path)
         df.to_parquet(path, index=False)
     else:
         df.to_csv(path, index=False, lineterminator="\n")

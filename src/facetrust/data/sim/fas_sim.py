@@ -49,12 +49,12 @@ class Camera:
 CAMERAS: dict[str, Camera] = {
     c.name: c
     for c in (
-        Camera("phone", (1.08, 1.0, 0.90), 1.0, 0.4, 0.012, 1.0, 92, 1.10, 3.0, (1.0, 0.98, 0.92), 3.0, (0.92, 0.97, 1.08)),
-        Camera("webcam", (0.90, 1.0, 1.12), 0.95, 0.7, 0.030, 0.62, 65, 0.90, 4.2, (0.97, 1.0, 1.0), 2.4, (1.0, 1.0, 1.0)),
-        Camera("kiosk", (0.98, 1.08, 0.95), 0.85, 1.1, 0.020, 0.80, 80, 1.00, 3.6, (1.0, 1.0, 0.95), 3.6, (0.95, 1.02, 1.05)),
-        Camera("cctv", (1.0, 1.0, 1.0), 1.05, 0.6, 0.045, 0.55, 55, 0.45, 5.0, (1.0, 0.97, 0.94), 2.7, (1.05, 1.0, 0.95)),
-        Camera("laptop", (1.04, 1.0, 1.04), 0.95, 0.8, 0.028, 0.70, 72, 1.05, 3.3, (0.98, 0.98, 1.0), 3.2, (0.96, 0.99, 1.06)),
-        Camera("doorbell", (1.1, 1.02, 0.85), 1.1, 0.9, 0.040, 0.60, 60, 0.80, 4.6, (1.0, 0.96, 0.90), 2.2, (1.0, 1.0, 1.1)),
+        Camera("phone", (1.08, 1.0, 0.90), 1.0, 0.4, 0.015, 0.9, 92, 1.10, 4.0, (1.0, 0.98, 0.92), 3.0, (0.92, 0.97, 1.08)),
+        Camera("webcam", (0.90, 1.0, 1.12), 0.9, 0.6, 0.030, 0.62, 65, 0.90, 5.5, (0.97, 1.0, 1.0), 2.4, (1.0, 1.0, 1.0)),
+        Camera("kiosk", (0.98, 1.08, 0.95), 0.85, 0.9, 0.020, 0.80, 80, 1.00, 4.8, (1.0, 1.0, 0.95), 3.6, (0.95, 1.02, 1.05)),
+        Camera("cctv", (1.0, 1.0, 1.0), 1.05, 0.6, 0.045, 0.55, 55, 0.45, 6.5, (1.0, 0.97, 0.94), 2.7, (1.05, 1.0, 0.95)),
+        Camera("laptop", (1.04, 1.0, 1.04), 0.95, 0.8, 0.028, 0.70, 72, 1.05, 4.4, (0.98, 0.98, 1.0), 3.2, (0.96, 0.99, 1.06)),
+        Camera("doorbell", (1.1, 1.02, 0.85), 1.1, 0.9, 0.040, 0.60, 60, 0.80, 6.0, (1.0, 0.96, 0.90), 2.2, (1.0, 1.0, 1.1)),
     )
 }
 DEFAULT_DOMAINS = ("phone", "webcam", "kiosk", "cctv")
@@ -199,6 +199,15 @@ def _place_medium(medium: np.ndarray, scene_bg: np.ndarray, rng: np.random.Gener
     return _warp(framed, rng.uniform(-6, 6), scale, shift, scene_bg)
 
 
+def _jitter(cam: Camera, rng: np.random.Generator) -> Camera:
+    """Per-video variation of a domain's camera (white balance, gamma, noise, resolution)."""
+    from dataclasses import replace
+
+    return replace(cam, wb_gains=tuple(np.array(cam.wb_gains) * rng.uniform(0.95, 1.05, size=3)),
+                   gamma=cam.gamma * rng.uniform(0.9, 1.1), noise_sigma=cam.noise_sigma * rng.uniform(0.7, 1.3),
+                   resolution=cam.resolution * rng.uniform(0.9, 1.1))
+
+
 def _camera(scene: np.ndarray, cam: Camera, out_size: int, rng: np.random.Generator) -> np.ndarray:
     """Capture a scene (float RGB, render resolution) with a domain's camera -> uint8 RGB."""
     import cv2
@@ -227,7 +236,8 @@ def render_video(face: np.ndarray, tone: np.ndarray, backgrounds: tuple[np.ndarr
     scene_bg = _background(backgrounds[0], render, rng)
     light = rng.uniform(-0.35, 0.35, size=2)
     face_frac = rng.uniform(0.72, 0.86)
-    strength = rng.uniform(0.5, 1.0)
+    strength = rng.uniform(0.6, 1.0)
+    cam = _jitter(cam, rng)  # each video: the same camera model, a slightly different unit and setting
     if kind != "none":  # the attack medium shows the photo with its own (other) background
         content = _scene(coloured, _background(backgrounds[1], render, rng), face_frac, light * 0.3)
         if kind == "print":
