@@ -41,7 +41,7 @@ def test_nt_xent_matches_naive_value_and_gradient(temperature):
     assert torch.allclose(ours, ref, atol=1e-10)
     g_ours = torch.autograd.grad(ours, [z1, z2])
     g_ref = torch.autograd.grad(ref, [z1, z2])
-    for a, b in zip(g_ours, g_ref):
+    for a, b in zip(g_ours, g_ref, strict=True):
         assert torch.allclose(a, b, atol=1e-10)
 
 
@@ -66,7 +66,7 @@ def test_view_consistency_mse_matches_naive_value_and_gradient():
     ours = view_consistency_mse(*tensors)
     ref = naive_view_mse(*tensors)
     assert torch.allclose(ours, ref, atol=1e-12)
-    for a, b in zip(torch.autograd.grad(ours, tensors), torch.autograd.grad(ref, tensors)):
+    for a, b in zip(torch.autograd.grad(ours, tensors), torch.autograd.grad(ref, tensors), strict=True):
         assert torch.allclose(a, b, atol=1e-12)
 
 

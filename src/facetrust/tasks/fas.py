@@ -28,6 +28,27 @@ from facetrust.losses.flip import nt_xent, split_prompts, view_consistency_mse
 from facetrust.tasks.fas_config import FasExperiment
 
 
+class CachedImages(torch.utils.data.Dataset):
+    """An ``ImageDataset`` whose images are decoded once and kept in memory (uint8); same items."""
+
+    def __init__(self, dataset) -> None:
+        from facetrust.data.io import read_image
+
+        self.dataset = dataset
+        self.images = [read_image(path, max_pixels=dataset.max_pixels) for path in dataset.paths]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        d = self.dataset
+        return {"image": d.transform(self.images[index]), "label": d.labels[index], "domain": d.domains[index],
+                "index": index}
+
+    def groups(self) -> list[tuple[str, int]]:
+        return self.dataset.groups()
+
+
 class FasModule(pl.LightningModule):
     """Wires a FLIP model, its losses and the optimiser; keeps the best source-validation state."""
 
@@ -98,7 +119,7 @@ class FasModule(pl.LightningModule):
         t = self.config.train
         params = [p for p in self.model.parameters() if p.requires_grad]
         if self.model.variant == "v":  # FLIP-V trains the image tower and its head; the text side is unused
-            params = list(self.model.clip.visual.parameters()) + list(self.model.head.parameters())
+            params = [p for m in (self.model.clip.visual, self.model.head) for p in m.parameters() if p.requires_grad]
         optimizer_class = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         optimizer = optimizer_class(params, lr=t.lr, weight_decay=t.weight_decay)
 
@@ -168,10 +189,12 @@ def _manifest(config: FasExperiment, out: Path) -> Path:
     from facetrust.data import make_fas_sim
 
     sim = config.data.fas_sim
-    folder = Path(sim.dir) if sim.dir else out / f"fas-sim-s{sim.seed}-{sim.image_size}"
+    name = f"fas-sim-s{sim.seed}-{sim.image_size}-{sim.subjects_per_domain}x{sim.frames_per_video}"
+    folder = Path(sim.dir) if sim.dir else out / name
     if (folder / "manifest.csv").is_file():
         return folder / "manifest.csv"
-    return make_fas_sim(folder, seed=sim.seed, image_size=sim.image_size)
+    return make_fas_sim(folder, seed=sim.seed, image_size=sim.image_size,
+                        subjects_per_domain=sim.subjects_per_domain, frames_per_video=sim.frames_per_video)
 
 
 @torch.no_grad()
@@ -202,6 +225,9 @@ def train_one(config: FasExperiment, protocol, seed: int, df, run_dir: Path) -> 
     if m.prompts is not None:
         kwargs["prompts"] = m.prompts
     model = create_model(m.name, **kwargs)
+    for name, parameter in model.named_parameters():
+        if any(name.startswith(prefix) for prefix in config.train.freeze):
+            parameter.requires_grad_(False)
     train_df, val_df, test_df = split_protocol(df, protocol)
     if val_df.empty or val_df["label"].nunique() < 2:
         raise DataError(f"protocol {protocol.name}: the source domains have no 'val' split with both classes; "
@@ -215,6 +241,8 @@ def train_one(config: FasExperiment, protocol, seed: int, df, run_dir: Path) -> 
         transform = base
     train_set, val_set = ImageDataset(train_df, transform), ImageDataset(val_df, eval_transform(pp))
     test_set = ImageDataset(test_df, eval_transform(pp))
+    if config.data.cache_images:
+        train_set, val_set, test_set = CachedImages(train_set), CachedImages(val_set), CachedImages(test_set)
     module = FasModule(model, config, train_set, val_set, seed)
     tc = config.trainer
     trainer = pl.Trainer(
@@ -251,19 +279,19 @@ def train_one(config: FasExperiment, protocol, seed: int, df, run_dir: Path) -> 
     return record
 
 
+def _cell(metrics: dict[str, Any], key: str) -> str:
+    if key not in metrics:
+        return "n/a"
+    return f"{100 * metrics[key]['mean']:.2f} ± {100 * metrics[key]['std']:.2f}"
+
+
 def summary_table(summary: dict[str, Any], level: str = "frame") -> str:
     """Markdown: one row per fold, mean ± std over seeds of HTER, AUC, TPR@FPR=1%, EER (in %)."""
-    rows = ["| fold | seeds | HTER % | AUC % | TPR@FPR=1% | EER % |", "|---|---|---|---|---|---|"]
+    rows = ["| fold | seeds | HTER % | AUC % | TPR@FPR=1% % | EER % |", "|---|---|---|---|---|---|"]
     for name, agg in summary.items():
-        metrics = agg["levels"][level]
-
-        def cell(key: str) -> str:
-            if key not in metrics:
-                return "n/a"
-            return f"{100 * metrics[key]['mean']:.2f} ± {100 * metrics[key]['std']:.2f}"
-
-        tpr_key = next((k for k in metrics if k.startswith("tpr")), "tpr_at_fpr")
-        rows.append(f"| {name} | {agg['runs']} | {cell('hter')} | {cell('auc')} | {cell(tpr_key)} | {cell('eer')} |")
+        m = agg["levels"][level]
+        rows.append(f"| {name} | {agg['runs']} | {_cell(m, 'hter')} | {_cell(m, 'auc')} | "
+                    f"{_cell(m, 'tpr@fpr=1%')} | {_cell(m, 'eer')} |")
     return "\n".join(rows)
 
 

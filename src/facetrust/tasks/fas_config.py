@@ -21,7 +21,9 @@ class ModelConfig:
 class FasSimConfig:
     seed: int = 0
     image_size: int = 64
-    dir: str | None = None  # where to generate it; default: <out>/fas-sim-s<seed>-<size>
+    subjects_per_domain: int = 10
+    frames_per_video: int = 3
+    dir: str | None = None  # where to generate it; default: <out>/fas-sim-s<seed>-<size>-<subjects>x<frames>
 
 
 @dataclass
@@ -29,6 +31,7 @@ class DataConfig:
     manifest: str | None = None  # a manifest (CSV/Parquet); None = generate fas-sim
     fas_sim: FasSimConfig = field(default_factory=FasSimConfig)
     num_workers: int = 0
+    cache_images: bool = False  # decode every image once and keep it in memory (small data sets: fas-sim)
 
 
 @dataclass
@@ -60,6 +63,7 @@ class TrainConfig:
     warmup_iterations: int = 0
     schedule: Literal["constant", "cosine"] = "constant"
     augment: bool = True  # light crop/flip/jitter on the CE branch
+    freeze: list[str] = field(default_factory=list)  # parameter-name prefixes kept fixed, e.g. clip.token_embedding
     val_every: int = 200
     eval_batch_size: int = 64
 
