@@ -205,3 +205,14 @@ def test_worked_example_numbers_match_the_docs(capsys):
     docs = (root / "docs/evaluation.md").read_text()
     missing = [line for line in printed if line not in docs]
     assert len(printed) > 15 and not missing, missing
+
+
+def test_binned_curve_keeps_metrics_at_the_threshold_exact():
+    s = make_set(9, n_videos=60, frames=3)
+    t = float(np.sort(s.scores)[77])  # a threshold exactly at an observed score
+    exact = level_metrics(s, t)
+    binned = level_metrics(s, t, max_thresholds=5)
+    for name in ("hter", "far", "frr", "apcer", "bpcer", "acer", "apcer[print]", "apcer[replay]"):
+        assert binned[name][0] == exact[name][0], name
+    assert abs(binned["auc"][0] - exact["auc"][0]) < 0.1  # 5 bins: a coarse but bounded approximation
+    assert binned["bpcer@apcer=5%"][0] >= exact["bpcer@apcer=5%"][0]  # fewer thresholds, never better

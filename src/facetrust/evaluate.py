@@ -33,6 +33,7 @@ TEST_EER_WARNING = (
 )
 TPR_FPR = 0.01
 BPCER_APCER = (0.01, 0.05, 0.10)
+BOOTSTRAP_CURVE_POINTS = 2048  # thresholds per resample for the intervals of threshold-free metrics
 LEVELS = ("frame", "video")
 
 
@@ -167,14 +168,16 @@ def choose_threshold(
     return threshold, {**info, "chosen_on": "validation", "apcer_budget": value, "n_val": n_val}
 
 
-def level_metrics(score_set: ScoreSet, threshold: float, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def level_metrics(score_set: ScoreSet, threshold: float, weights: np.ndarray | None = None,
+                  max_thresholds: int | None = None) -> dict[str, np.ndarray]:
     """All metrics of one level at ``threshold``, each an (R,) array for R weight rows (R = 1 without
     weights). Computed from accepted counts at every distinct threshold, so the bootstrap costs
-    cumulative sums, not a loop over metrics."""
+    cumulative sums, not a loop over metrics. ``max_thresholds`` bins the curve for the threshold-free
+    metrics (AUC, EER, TPR@FPR, BPCER@APCER); metrics at ``threshold`` stay exact."""
     bona = score_set.bona_fide
     species = sorted(set(score_set.attack_types[~bona].tolist()))
     groups = np.stack([bona, ~bona] + [~bona & (score_set.attack_types == s) for s in species])
-    counts = accepted_counts(score_set.scores, groups, weights)
+    counts = accepted_counts(score_set.scores, groups, weights, max_thresholds, exact_at=(threshold,))
     accepted, totals = counts.accepted, counts.totals
     n_bona, n_attack = totals[:, 0], totals[:, 1]
     rate = rates(accepted, totals)  # (R, K, T + 1)
@@ -247,7 +250,9 @@ def _stratified_video_weights(score_set: ScoreSet, n_resamples: int, rng: np.ran
     weights = np.zeros((n_resamples, videos.size))
     for members in (np.flatnonzero(video_bona), np.flatnonzero(~video_bona)):
         draws = rng.integers(0, members.size, size=(n_resamples, members.size))
-        np.add.at(weights, (np.arange(n_resamples)[:, None], members[draws]), 1.0)
+        offsets = members.size * np.arange(n_resamples)[:, None]  # one bincount for all resamples
+        drawn = np.bincount((draws + offsets).ravel(), minlength=n_resamples * members.size)
+        weights[:, members] = drawn.reshape(n_resamples, members.size)
     return weights
 
 
@@ -257,12 +262,16 @@ def _bootstrap(frames: ScoreSet, videos: ScoreSet, thresholds: dict[str, float],
     rng = np.random.default_rng(seed)
     video_weights = _stratified_video_weights(frames, n_resamples, rng)  # (R, n_videos), sorted ids
     _, frame_video = frames.video_index()
+    order = np.argsort(-frames.scores, kind="stable")  # sorted once: later sorts see sorted input
+    frames = ScoreSet(frames.scores[order], frames.labels[order], frames.attack_types[order],
+                      frames.video_ids[order], frames.domain)
+    frame_video = frame_video[order]
     draws: dict[str, dict[str, list[np.ndarray]]] = {"frame": {}, "video": {}}
-    chunk = max(1, int(4_000_000 // (frames.scores.size * 6)))
+    chunk = max(1, int(4_000_000 // frames.scores.size))  # (chunk, n) float64 temporaries of <= 32 MB
     for start in range(0, n_resamples, chunk):
         block = video_weights[start : start + chunk]
         for level, score_set, weights in (("frame", frames, block[:, frame_video]), ("video", videos, block)):
-            for name, values in level_metrics(score_set, thresholds[level], weights).items():
+            for name, values in level_metrics(score_set, thresholds[level], weights, BOOTSTRAP_CURVE_POINTS).items():
                 draws[level].setdefault(name, []).append(values)
     tail = 100.0 * (1.0 - confidence) / 2.0
     intervals: dict[str, dict[str, tuple[float, float]]] = {}
@@ -329,7 +338,8 @@ def evaluate(
                               for s in sorted(set(score_set.attack_types[~bona].tolist()))}}
         levels[level] = LevelResult(thresholds[level], infos[level], metrics, intervals[level], counts, score_set)
     bootstrap = {"resamples": int(n_bootstrap), "seed": int(seed), "confidence": float(confidence),
-                 "unit": "video, stratified by class", "threshold": "fixed (not re-chosen per resample)"}
+                 "unit": "video, stratified by class", "threshold": "fixed (not re-chosen per resample)",
+                 "curve_points": BOOTSTRAP_CURVE_POINTS}
     return EvaluationResult(str(strategy), honest, levels, bootstrap, test.domain)
 
 

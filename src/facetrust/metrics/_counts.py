@@ -21,17 +21,35 @@ class Counts(NamedTuple):
     totals: np.ndarray  # (R, K) weighted group sizes
 
 
-def accepted_counts(scores: np.ndarray, groups: np.ndarray, weights: np.ndarray | None = None) -> Counts:
-    """Counts for groups (K, n) bool (e.g. bona fide, attacks, each species) under weights (R, n)."""
+def accepted_counts(
+    scores: np.ndarray,
+    groups: np.ndarray,
+    weights: np.ndarray | None = None,
+    max_thresholds: int | None = None,
+    exact_at: tuple[float, ...] = (),
+) -> Counts:
+    """Counts for groups (K, n) bool (e.g. bona fide, attacks, each species) under weights (R, n).
+
+    ``max_thresholds`` caps the number of candidate thresholds (used inside the bootstrap, where
+    only interval estimates need the curve): tie blocks are merged into at most that many bins
+    evenly spaced in rank, plus exact boundaries at the thresholds in ``exact_at``, so counts at
+    those thresholds stay exact.
+    """
     order = np.argsort(-scores, kind="stable")
     ordered = scores[order]
-    ends = np.append(np.flatnonzero(np.diff(ordered) != 0), ordered.size - 1)  # last index of each tie block
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # first index of each tie block
+    if max_thresholds is not None and starts.size > max_thresholds:
+        kept = starts[np.linspace(0, starts.size - 1, max_thresholds).astype(np.int64)]
+        cuts = np.searchsorted(-ordered, -np.asarray(exact_at, dtype=np.float64), side="right")
+        starts = np.unique(np.concatenate([kept, cuts[cuts < ordered.size]]))
+    ends = np.append(starts[1:], ordered.size) - 1  # last index of each bin; its score is the threshold
     groups = groups[:, order]
     if weights is None:
-        cumulative = np.cumsum(groups, axis=1, dtype=np.int64)[None, :, ends]  # (1, K, T)
+        per_bin = np.add.reduceat(groups.astype(np.int64), starts, axis=1)[None]  # (1, K, T)
     else:
         weights = weights[:, order]
-        cumulative = np.stack([np.cumsum(weights * g, axis=1)[:, ends] for g in groups], axis=1)
+        per_bin = np.stack([np.add.reduceat(weights * g, starts, axis=1) for g in groups], axis=1)
+    cumulative = np.cumsum(per_bin, axis=2)
     zero = np.zeros(cumulative.shape[:2] + (1,), dtype=cumulative.dtype)
     accepted = np.concatenate([zero, cumulative], axis=2).astype(np.float64)
     return Counts(ordered[ends], accepted, accepted[:, :, -1].copy())
