@@ -1,0 +1,1 @@
+"""``facetrust demo``: the whole pipeline on fas-sim, and its HTML report."""

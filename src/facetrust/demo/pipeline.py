@@ -1,0 +1,299 @@
+"""``facetrust demo``: the whole pipeline on the embedded fas-sim benchmark, resumable step by step.
+
+generate fas-sim -> train a FLIP-IT teacher on clip-tiny (one leave-one-domain-out fold) -> distil a
+MobileNet student with the KD recipe -> evaluate both on the held-out domain with the honest threshold
+(eer@val on source validation) -> export the student to ONNX FP32 and INT8 -> time teacher and
+student -> explain a few samples -> ``report.html``.
+
+Every step writes ``steps/<name>.json``; a second run reuses finished steps unless ``force``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TARGET = "cctv"  # the held-out capture domain of the demo's fold
+STUDENT = "mobilenetv3_small_100"
+# The distillation recipe of the demo: hard labels + logit KD + CLIP-KD feature distillation + CRD +
+# RKD distance (see docs/results.md, "Distillation", for the comparison this comes from).
+KD_LOSSES = {"ce": 1.0, "kd_kl": 1.0, "feature": 50.0, "crd": 1.0, "rkd_distance": 1.0}
+
+
+@dataclass
+class DemoSettings:
+    out: Path
+    quick: bool = False
+    force: bool = False
+    device: str = "auto"
+    seed: int = 0
+    image_size: int = 64
+    teacher_iterations: int = 300
+    student_iterations: int = 300
+    bench_rounds: int = 30
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        if self.quick:
+            self.teacher_iterations, self.student_iterations, self.bench_rounds = 60, 60, 8
+
+
+@dataclass
+class Context:
+    settings: DemoSettings
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    log: Callable[[str], None] = print
+
+    @property
+    def out(self) -> Path:
+        return self.settings.out
+
+    def accelerator(self) -> str:
+        import torch
+
+        if self.settings.device == "auto":
+            return "gpu" if torch.cuda.is_available() else "cpu"
+        return self.settings.device
+
+
+# ---------------------------------------------------------------------------------------------- steps
+def step_data(ctx: Context) -> dict[str, Any]:
+    from facetrust.data import make_fas_sim, read_manifest
+    from facetrust.data.sim.grid import save_sample_grid
+
+    folder = ctx.out / "fas-sim"
+    manifest = make_fas_sim(folder, seed=ctx.settings.seed, image_size=ctx.settings.image_size)
+    df = read_manifest(manifest)
+    grid = save_sample_grid(manifest, ctx.out / "figures" / "fas_sim_grid.png")
+    counts = (df.groupby(["domain", "attack_type"]).size().unstack(fill_value=0)).reset_index()
+    return {
+        "manifest": str(manifest), "grid": str(grid), "images": len(df), "videos": int(df["video_id"].nunique()),
+        "subjects": int(df["subject_id"].nunique()), "domains": sorted(df["domain"].unique()),
+        "counts": counts.to_dict(orient="records"),
+    }
+
+
+def _common_sections(ctx: Context) -> dict[str, Any]:
+    return {
+        "data": {"manifest": ctx.results["data"]["manifest"]},
+        "protocol": {"kind": "leave_one_out", "targets": [TARGET]},
+        "trainer": {"accelerator": ctx.accelerator(), "devices": 1, "precision": "32-true",
+                    "num_threads": 0, "progress_bar": True},
+        "eval": {"threshold": "eer@val", "select": "val_auc", "n_bootstrap": 200},
+        "seeds": [ctx.settings.seed],
+    }
+
+
+def _single_run(summary: dict[str, Any]) -> dict[str, Any]:
+    (runs,) = summary["runs"].values()
+    return runs[0]
+
+
+def step_teacher(ctx: Context) -> dict[str, Any]:
+    from facetrust.config import from_dict, to_dict
+    from facetrust.tasks.fas import train_fas
+    from facetrust.tasks.fas_config import FasExperiment
+
+    iterations = ctx.settings.teacher_iterations
+    config = from_dict(FasExperiment, {
+        **_common_sections(ctx),
+        "name": "demo_teacher",
+        "model": {"name": "flip_it", "clip": "clip-tiny", "pretrained": None},
+        "train": {"iterations": iterations, "per_group": 3, "optimizer": "adamw", "lr": 1e-3,
+                  "weight_decay": 0.05, "warmup_iterations": max(1, iterations // 10), "schedule": "cosine",
+                  "val_every": max(10, iterations // 6)},
+        "out": str(ctx.out / "teacher"),
+    }, "demo teacher config")
+    run = _single_run(train_fas(config))
+    return {"checkpoint": run["checkpoint"], "protocol": run["protocol"], "train_seconds": run["train_seconds"],
+            "best_step": run["best_step"], "config": to_dict(config)}
+
+
+def step_student(ctx: Context) -> dict[str, Any]:
+    from facetrust.config import from_dict, to_dict
+    from facetrust.tasks.distill import distill
+    from facetrust.tasks.distill_config import DistillExperiment
+
+    iterations = ctx.settings.student_iterations
+    config = from_dict(DistillExperiment, {
+        **_common_sections(ctx),
+        "name": "demo_student",
+        "teacher": {"checkpoint": ctx.results["teacher"]["checkpoint"]},
+        "student": {"name": STUDENT, "image_size": ctx.settings.image_size},
+        "losses": KD_LOSSES,
+        "train": {"iterations": iterations, "per_group": 3, "optimizer": "adamw", "lr": 2e-3,
+                  "weight_decay": 1e-4, "schedule": "cosine", "augment": True,
+                  "val_every": max(10, iterations // 6)},
+        "out": str(ctx.out / "student"),
+    }, "demo student config")
+    run = _single_run(distill(config))
+    return {"checkpoint": run["checkpoint"], "protocol": run["protocol"], "train_seconds": run["train_seconds"],
+            "config": to_dict(config)}
+
+
+def _evaluate_checkpoint(ctx: Context, checkpoint: str, name: str) -> dict[str, Any]:
+    import facetrust
+    from facetrust.data import ImageDataset, read_manifest, split_protocol
+    from facetrust.data.protocols import Protocol
+    from facetrust.data.transforms import eval_transform
+    from facetrust.evaluate import ScoreSet, evaluate
+    from facetrust.report import write_report
+    from facetrust.tasks.fas import predict_scores
+
+    model = facetrust.load_model(checkpoint)
+    df = read_manifest(ctx.results["data"]["manifest"])
+    sources = tuple(d for d in ctx.results["data"]["domains"] if d != TARGET)
+    _, val_df, test_df = split_protocol(df, Protocol(f"{''.join(s[0].upper() for s in sources)}-{TARGET}", sources, TARGET))
+    transform = eval_transform(model.preprocess)
+    val = ScoreSet.from_table(val_df, predict_scores(model, ImageDataset(val_df, transform)), "+".join(sources))
+    test = ScoreSet.from_table(test_df, predict_scores(model, ImageDataset(test_df, transform)), TARGET)
+    result = evaluate(test, "eer@val", val=val, n_bootstrap=1000, seed=ctx.settings.seed)
+    paths = write_report(result, ctx.out / "eval" / name)
+    stored = model.threshold
+    return {"report": {k: str(v) for k, v in paths.items()}, "result": result.to_dict(),
+            "stored_threshold": stored, "params": sum(p.numel() for p in model.parameters())}
+
+
+def step_evaluate(ctx: Context) -> dict[str, Any]:
+    return {role: _evaluate_checkpoint(ctx, ctx.results[role]["checkpoint"], role) for role in ("teacher", "student")}
+
+
+def step_export(ctx: Context) -> dict[str, Any]:
+    from facetrust.export.onnx import export_checkpoint
+
+    manifest = ctx.results["data"]["manifest"]
+    student = export_checkpoint(ctx.results["student"]["checkpoint"], ctx.out / "export" / "student",
+                                calib=manifest, int8=True, log=ctx.log)
+    teacher = export_checkpoint(ctx.results["teacher"]["checkpoint"], ctx.out / "export" / "teacher",
+                                calib=manifest, int8=False, log=ctx.log)
+    return {"student": student, "teacher": teacher}
+
+
+def step_bench(ctx: Context) -> dict[str, Any]:
+    """Teacher and student as trained here, timed round-robin in one run (batch 1 and 32)."""
+    import numpy as np
+    import torch
+
+    import facetrust
+    from facetrust.export.bench import Runner, count_gflops, machine_info, ort_call, time_round_robin, torch_call
+    from facetrust.export.runtime import make_session
+
+    exports = ctx.results["export"]
+    runners = []
+    for role in ("teacher", "student"):
+        model = facetrust.load_model(ctx.results[role]["checkpoint"]).eval()
+        channels, height, width = model.preprocess["input_size"]
+        example = torch.zeros(1, channels, height, width)
+        params = sum(p.numel() for p in model.parameters())
+        gflops = count_gflops(model, example)
+        runners.append(Runner(role, "torch", torch_call(model), params, gflops))
+        runners.append(Runner(role, "ort-fp32", ort_call(make_session(Path(exports[role]["fp32"]["folder"]) / "model.onnx")),
+                              params, gflops))
+        if "int8" in exports[role]:
+            runners.append(Runner(role, "ort-int8", ort_call(make_session(Path(exports[role]["int8"]["folder"]) / "model.onnx")),
+                                  params, gflops))
+    rng = np.random.default_rng(0)
+    records = []
+    for batch, rounds in ((1, ctx.settings.bench_rounds), (32, max(2, ctx.settings.bench_rounds // 10))):
+        inputs = rng.standard_normal((batch, channels, height, width)).astype(np.float32)
+        times = time_round_robin(runners, inputs, rounds, 2, True, f"batch {batch}")
+        for runner, seconds in zip(runners, times, strict=True):
+            ms = np.asarray(seconds) * 1000.0
+            p50 = float(np.percentile(ms, 50))
+            records.append({"model": runner.model, "backend": runner.backend, "batch": batch,
+                            "latency_ms_p50": round(p50, 3), "latency_ms_p95": round(float(np.percentile(ms, 95)), 3),
+                            "throughput_ips": round(batch * 1000.0 / p50, 1), "params": runner.params,
+                            "gflops": round(runner.gflops, 4)})
+    teacher_p50 = {(r["backend"], r["batch"]): r["latency_ms_p50"] for r in records if r["model"] == "teacher"}
+    for record in records:
+        reference = teacher_p50.get((record["backend"], record["batch"])) or teacher_p50[("torch", record["batch"])]
+        record["speedup_vs_teacher"] = round(reference / record["latency_ms_p50"], 2)
+    return {"machine": machine_info(torch.get_num_threads()), "records": records}
+
+
+def step_explain(ctx: Context) -> dict[str, Any]:
+    """Heatmaps on one live, one print and one replay frame of the held-out domain."""
+    import facetrust
+    from facetrust.data import read_image, read_manifest
+    from facetrust.explain import explain
+    from facetrust.explain.overlay import overlay, save_grid
+
+    df = read_manifest(ctx.results["data"]["manifest"])
+    test = df[df["domain"] == TARGET]
+    samples = [test[test["attack_type"] == kind].iloc[0] for kind in ("none", "print", "replay")]
+    teacher = facetrust.load_model(ctx.results["teacher"]["checkpoint"])
+    student = facetrust.load_model(ctx.results["student"]["checkpoint"])
+    columns = [("teacher", teacher, "clip-relevance"), ("teacher", teacher, "gradcam"), ("student", student, "gradcam")]
+    rows, titles = [], []
+    for row in samples:
+        image = read_image(row["abs_path"])
+        kind = "live" if row["attack_type"] == "none" else row["attack_type"]
+        cells = [image]
+        for _, model, method in columns:
+            target = 1 if kind == "live" else 0
+            cells.append(overlay(image, explain(model, image, method, target=target)))
+        rows.append(cells)
+        titles.append(f"{kind} ({row['video_id']})")
+    headers = ["input"] + [f"{role}: {method}" for role, _, method in columns]
+    png = save_grid(ctx.out / "figures" / "explain.png", rows, titles, headers)
+    return {"figure": str(png), "samples": [str(r["path"]) for r in samples],
+            "columns": headers, "target": "the logit of each sample's true class"}
+
+
+STEPS: list[tuple[str, str, Callable[[Context], dict[str, Any]]]] = [
+    ("data", "generate the fas-sim benchmark", step_data),
+    ("teacher", "train the FLIP-IT teacher (clip-tiny)", step_teacher),
+    ("student", f"distil the {STUDENT} student", step_student),
+    ("evaluate", f"evaluate both on the held-out domain '{TARGET}' (eer@val)", step_evaluate),
+    ("export", "export to ONNX (FP32, INT8) with parity checks", step_export),
+    ("bench", "time teacher and student side by side", step_bench),
+    ("explain", "explain live, print and replay samples", step_explain),
+]
+
+
+def run_demo(settings: DemoSettings, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) every step, write ``report.html`` and return the step results."""
+    from facetrust.demo.report import build_report, terminal_summary
+
+    ctx = Context(settings, log=log)
+    steps_dir = settings.out / "steps"
+    steps_dir.mkdir(parents=True, exist_ok=True)
+    total = len(STEPS) + 1
+    for number, (name, title, function) in enumerate(STEPS, start=1):
+        record = steps_dir / f"{name}.json"
+        if record.is_file() and not settings.force:
+            ctx.results[name] = json.loads(record.read_text())["result"]
+            log(f"[{number}/{total}] {title}: done in an earlier run, reused (--force to redo)")
+            continue
+        log(f"[{number}/{total}] {title} ...")
+        started = time.perf_counter()
+        result = function(ctx)
+        seconds = time.perf_counter() - started
+        ctx.results[name] = result
+        record.write_text(json.dumps({"seconds": round(seconds, 1), "result": result}, indent=2, default=_plain))
+        log(f"[{number}/{total}] {title}: {seconds:.0f} s")
+        # A redone step invalidates the steps after it.
+        for later, _, _ in STEPS[number:]:
+            (steps_dir / f"{later}.json").unlink(missing_ok=True)
+    log(f"[{total}/{total}] write the report ...")
+    timings = {name: json.loads((steps_dir / f"{name}.json").read_text())["seconds"] for name, _, _ in STEPS}
+    report = build_report(ctx.results, timings, settings, settings.out / "report.html")
+    log(terminal_summary(ctx.results))
+    log(f"report: {report}")
+    return ctx.results
+
+
+def _plain(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a step record")
