@@ -98,6 +98,9 @@ def test_eer_at_val_matches_metrics_on_expected_scores(workspace, capsys):
         assert (root / "r1" / name).stat().st_size > 0
     assert "broken.png" in (root / "r1/report.md").read_text()
     assert "frame: threshold" in out.out
+    scores = pd.read_csv(root / "r1/scores.csv").set_index("path")
+    expected = test.set_index("path")["score"]
+    np.testing.assert_allclose(scores.loc[expected.index, "score"], expected, rtol=1e-5)
 
 
 def test_test_eer_is_marked_and_optimistic(workspace, capsys):

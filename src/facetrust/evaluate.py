@@ -50,6 +50,7 @@ class ScoreSet:
     attack_types: Any = None
     video_ids: Any = None
     domain: str = ""
+    paths: Any = None  # optional, per sample (image paths); carried along, not used by the metrics
 
     def __post_init__(self) -> None:
         self.scores = _inputs.check_scores(self.scores)
@@ -64,6 +65,10 @@ class ScoreSet:
         self.video_ids = _inputs.to_numpy(self.video_ids, "video_ids").astype(str)
         if self.video_ids.size != self.scores.size:
             raise MetricError(f"length mismatch: {self.scores.size} scores but {self.video_ids.size} video_ids")
+        if self.paths is not None:
+            self.paths = _inputs.to_numpy(self.paths, "paths").astype(str)
+            if self.paths.size != self.scores.size:
+                raise MetricError(f"length mismatch: {self.scores.size} scores but {self.paths.size} paths")
 
     @classmethod
     def from_table(cls, table, scores: Any, domain: str = "") -> ScoreSet:
@@ -71,8 +76,9 @@ class ScoreSet:
         missing = [c for c in ("label", "attack_type", "video_id") if c not in table.columns]
         if missing:
             raise MetricError(f"manifest table lacks column(s) {missing}; expected label, attack_type, video_id")
+        paths = table["path"].to_numpy() if "path" in table.columns else None
         return cls(scores, table["label"].to_numpy(), table["attack_type"].to_numpy(),
-                   table["video_id"].to_numpy(), domain)
+                   table["video_id"].to_numpy(), domain, paths)
 
     @property
     def bona_fide(self) -> np.ndarray:

@@ -136,10 +136,11 @@ def evaluate_checkpoint(
 
 
 def write_scores(result: EvaluationResult, path: str | os.PathLike) -> Path:
-    """Frame-level scores as CSV (video_id, label, attack_type, score) so the evaluation can be redone."""
+    """Frame-level scores as CSV (path, video_id, label, attack_type, score) so the evaluation can be redone."""
     import pandas as pd
 
     s = result.levels["frame"].score_set
-    pd.DataFrame({"video_id": s.video_ids, "label": s.labels, "attack_type": s.attack_types,
-                  "score": s.scores}).to_csv(path, index=False)
+    columns = {"path": s.paths} if s.paths is not None else {}
+    columns.update({"video_id": s.video_ids, "label": s.labels, "attack_type": s.attack_types, "score": s.scores})
+    pd.DataFrame(columns).to_csv(path, index=False)
     return Path(path)
