@@ -151,7 +151,8 @@ def test_evaluate_honest_vs_test_eer_on_shifted_domain():
         assert h.metrics["auc"] == c.metrics["auc"]  # threshold-free metrics do not depend on the strategy
         assert c.metrics["hter"] < h.metrics["hter"]  # the test-set threshold is optimistic here
     given = evaluate(test, "checkpoint (eer@val)", threshold=0.5, n_bootstrap=0)
-    assert given.levels["frame"].threshold == given.levels["video"].threshold == 0.5
+    assert given.levels["frame"].threshold == given.levels["video"].threshold == 0.5 and given.honest
+    assert not evaluate(test, "checkpoint (test-eer)", threshold=0.5, n_bootstrap=0).honest
 
 
 def test_aggregate_seeds_mean_std():

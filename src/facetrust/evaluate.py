@@ -319,7 +319,8 @@ def evaluate(
     for level in LEVELS:
         if threshold is not None:
             thresholds[level] = _inputs.check_threshold(threshold)
-            infos[level] = {"strategy": strategy, "honest": strategy != "test-eer", "chosen_on": "given"}
+            # a given threshold is honest unless it came from test-eer (e.g. "checkpoint (test-eer)")
+            infos[level] = {"strategy": strategy, "honest": "test-eer" not in str(strategy), "chosen_on": "given"}
         else:
             v = val_sets[level]
             thresholds[level], infos[level] = choose_threshold(
