@@ -24,11 +24,18 @@ def fold_table(results: dict[str, dict], level: str) -> str:
     header = "| model | fold | " + " | ".join(title for _, title in METRICS) + " |"
     rows = [header, "|" + "---|" * (len(METRICS) + 2)]
     for model, result in results.items():
+        seeds_done = [len(agg["levels"][level][METRICS[0][0]]["values"]) for agg in result["summary"].values()]
+        if len(set(seeds_done)) > 1:  # folds with different seed counts cannot be averaged per seed
+            for fold, agg in result["summary"].items():
+                metrics = agg["levels"][level]
+                cells = [f"{100 * metrics[k]['mean']:.1f} ± {100 * metrics[k]['std']:.1f}" for k, _ in METRICS]
+                rows.append(f"| {model} | {fold} ({agg['runs']} seeds) | " + " | ".join(cells) + " |")
+            continue
         per_seed_avg: dict[str, list[float]] = {key: [] for key, _ in METRICS}
         for fold, agg in result["summary"].items():
             metrics = agg["levels"][level]
             cells = [f"{100 * metrics[k]['mean']:.1f} ± {100 * metrics[k]['std']:.1f}" for k, _ in METRICS]
-            rows.append(f"| {model} | {fold} | " + " | ".join(cells) + " |")
+            rows.append(f"| {model} | {fold} ({agg['runs']} seeds) | " + " | ".join(cells) + " |")
         for key, _ in METRICS:  # average over folds within each seed, then mean ± std over seeds
             per_fold = np.array([agg["levels"][level][key]["values"] for agg in result["summary"].values()])
             per_seed_avg[key] = per_fold.mean(axis=0).tolist()
@@ -37,8 +44,21 @@ def fold_table(results: dict[str, dict], level: str) -> str:
             values = np.array(per_seed_avg[key])
             std = values.std(ddof=1) if values.size > 1 else 0.0
             cells.append(f"**{100 * values.mean():.1f} ± {100 * std:.1f}**")
-        rows.append(f"| {model} | **average** | " + " | ".join(cells) + " |")
+        rows.append(f"| {model} | **average of {len(result['summary'])} folds** | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def collect(folder: Path) -> dict:
+    """Merge the per-seed ``summary.json`` files under ``folder`` into one mean ± std summary."""
+    from facetrust.evaluate import aggregate_seeds
+
+    runs: dict[str, list[dict]] = {}
+    for file in sorted(folder.glob("seed*/summary.json")):
+        for fold, records in json.loads(file.read_text())["runs"].items():
+            runs.setdefault(fold, []).extend(records)
+    if not runs:
+        raise SystemExit(f"no finished runs under {folder}")
+    return {"runs": runs, "summary": {fold: aggregate_seeds(records) for fold, records in runs.items()}}
 
 
 def write_section(results_md: Path, text: str) -> None:
@@ -75,17 +95,20 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     results, seconds = {}, {}
     out = Path(args.out)
-    for model in args.models.split(","):
-        overrides = [f"model.name={model}", f"train.iterations={args.iterations}", f"seeds={seeds}",
-                     "trainer.progress_bar=false", f"data.fas_sim.dir={out / 'fas-sim'}", *args.overrides]
-        config = load_config(args.config, FasExperiment, overrides)
-        if args.report_only:
-            results[model] = json.loads((out / model / "summary.json").read_text())
-        else:
-            results[model] = train_fas(config, str(out / model))
+    models = args.models.split(",")
+    # Seeds outermost: if the sweep is cut short, every model has its complete first seed(s).
+    for seed in seeds:
+        for model in models:
+            if args.report_only:
+                break
+            overrides = [f"model.name={model}", f"train.iterations={args.iterations}", f"seeds=[{seed}]",
+                         "trainer.progress_bar=false", f"data.fas_sim.dir={out / 'fas-sim'}", *args.overrides]
+            train_fas(load_config(args.config, FasExperiment, overrides), str(out / model / f"seed{seed}"))
+            print(f"{model} seed {seed} done", flush=True)
+    for model in models:
+        results[model] = collect(out / model)
         seconds[model] = sum(r["train_seconds"] for runs in results[model]["runs"].values() for r in runs)
-        print(f"{model}: {seconds[model]:.0f} s of training", flush=True)
-    config = load_config(args.config, FasExperiment, [f"train.iterations={args.iterations}"])
+    config = load_config(args.config, FasExperiment, [f"train.iterations={args.iterations}", *args.overrides])
     t = config.train
     text = (
         "## FLIP teachers on fas-sim, leave one domain out (clip-tiny, CPU)\n\n"
