@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -67,7 +68,7 @@ def student_config(args, losses: dict[str, float], out: Path):
         "data": {"fas_sim": {"seed": 0, "image_size": 64, "dir": str(Path(args.out) / "fas-sim")}},
         "protocol": {"kind": "leave_one_out"},
         "train": {"iterations": args.iterations, "per_group": 3, "lr": 3e-3, "weight_decay": 1e-4,
-                  "schedule": "cosine", "val_every": 30, "augment": False},
+                  "schedule": "cosine", "val_every": 20, "augment": False},
         "trainer": {"accelerator": "cpu", "num_threads": 1, "progress_bar": False},
         "eval": {"threshold": "eer@val", "select": "val_auc", "n_bootstrap": 0},
         "seeds": list(args.seeds), "out": str(out), "name": "distill",
@@ -89,8 +90,16 @@ def run_all(args, config, runner, out: Path) -> None:
             if teacher and not Path(teacher.format(protocol=protocol.name, seed=seed)).is_dir():
                 print(f"{out.name} {protocol.name} seed{seed}: teacher not trained yet, skipped", flush=True)
                 continue
+            marker = run_dir / "RUNNING"  # lets several processes share the work
+            if marker.exists():
+                continue
+            run_dir.mkdir(parents=True, exist_ok=True)
+            marker.write_text(str(os.getpid()))
             started = time.perf_counter()
-            runner(config, protocol, seed, df, run_dir)
+            try:
+                runner(config, protocol, seed, df, run_dir)
+            finally:
+                marker.unlink(missing_ok=True)
             print(f"{out.name} {protocol.name} seed{seed}: {time.perf_counter() - started:.0f} s", flush=True)
 
 
@@ -154,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--student", default="mobilenetv3_small_100")
     parser.add_argument("--student-size", type=int, default=32, help="student input size (teacher: 64)")
-    parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--iterations", type=int, default=80)
+    parser.add_argument("--key-methods", type=int, default=3, help="the first N methods run all seeds first")
     parser.add_argument("--teacher-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--teacher-iterations", type=int, default=300)
     parser.add_argument("--methods", nargs="*", default=None, help="subset of method names (default: all)")
@@ -172,8 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.phase in ("students", "all"):
         from facetrust.tasks.distill import check_config, distill_one
 
-        for seeds in ([args.seeds[0]], args.seeds[1:]):  # every method once first, then more seeds
-            for name in args.methods or METHODS:
+        names = args.methods or list(METHODS)
+        key, others = names[: args.key_methods], names[args.key_methods :]
+        # Priority under a CPU budget: the key methods with every seed, then the others once, then more seeds.
+        for group, seeds in ((key, args.seeds), (others, args.seeds[:1]), (others, args.seeds[1:])):
+            for name in group:
                 run_args = argparse.Namespace(**{**vars(args), "seeds": seeds})
                 config = student_config(run_args, METHODS[name], out / "students" / slug(name))
                 check_config(config)

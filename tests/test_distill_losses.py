@@ -38,7 +38,7 @@ def naive_kd_kl(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.T
     for b in range(s.shape[0]):
         p_s = _softmax_row([v / temperature for v in s[b]])
         p_t = _softmax_row([v / temperature for v in t[b]])
-        total = total + sum(pt * (torch.log(pt) - torch.log(ps)) for pt, ps in zip(p_t, p_s))
+        total = total + sum(pt * (torch.log(pt) - torch.log(ps)) for pt, ps in zip(p_t, p_s, strict=True))
     return total / s.shape[0] * temperature**2
 
 
@@ -52,9 +52,9 @@ def naive_feature(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def naive_kl_rows(s_logits: list[list[torch.Tensor]], t_logits: list[list[torch.Tensor]]) -> torch.Tensor:
     total = 0
-    for srow, trow in zip(s_logits, t_logits):
+    for srow, trow in zip(s_logits, t_logits, strict=True):
         ps, pt = _softmax_row(srow), _softmax_row(trow)
-        total = total + sum(b * (torch.log(b) - torch.log(a)) for a, b in zip(ps, pt))
+        total = total + sum(b * (torch.log(b) - torch.log(a)) for a, b in zip(ps, pt, strict=True))
     return total / len(s_logits)
 
 
@@ -203,8 +203,8 @@ def test_rkd_rejects_too_small_batches():
 def naive_afd(module: AFD, student_maps, teacher_maps) -> torch.Tensor:
     """Loops over samples, teacher and student layers; block-mean pooling written out by hand."""
     batch = student_maps[0].shape[0]
-    query = [q(f.mean(dim=(2, 3))) for q, f in zip(module.query, teacher_maps)]  # library layers
-    key = [k(f.mean(dim=(2, 3))) for k, f in zip(module.key, student_maps)]
+    query = [q(f.mean(dim=(2, 3))) for q, f in zip(module.query, teacher_maps, strict=True)]  # library layers
+    key = [k(f.mean(dim=(2, 3))) for k, f in zip(module.key, student_maps, strict=True)]
     n_t, n_s, d = len(teacher_maps), len(student_maps), module.qk_dim
     bilinear = module.bilinear(torch.cat([key[s][b : b + 1] for b in range(batch) for s in range(n_s)]))
     total = 0
@@ -252,7 +252,7 @@ def test_afd_matches_naive_values_and_gradients(train_mode):
     assert torch.allclose(fast, naive, rtol=1e-9), (fast, naive)
     grads_fast = torch.autograd.grad(fast, s_fast + list(module.parameters()))
     grads_naive = torch.autograd.grad(naive, s_naive + list(module.parameters()))
-    for g_fast, g_naive in zip(grads_fast, grads_naive):
+    for g_fast, g_naive in zip(grads_fast, grads_naive, strict=True):
         assert torch.allclose(g_fast, g_naive, rtol=1e-6, atol=1e-12)
     assert all(g.abs().sum() > 0 for g in grads_fast[:2])  # both student layers receive gradient
 

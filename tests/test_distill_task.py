@@ -136,9 +136,10 @@ def test_ce_only_never_runs_the_teacher(setup):
     assert torch.allclose(loss, torch.nn.functional.cross_entropy(student(batch["image"]), batch["label"]), atol=1e-6)
 
 
-def test_cached_teacher_outputs_equal_fresh_ones_and_run_the_teacher_once(setup):
+@pytest.mark.parametrize("losses", [ALL_LOSSES, {"ce": 1.0, "kd_kl": 1.0}])
+def test_cached_teacher_outputs_equal_fresh_ones_and_run_the_teacher_once(setup, losses):
     root, manifest = setup
-    module, teacher, _ = _module(root, manifest, teacher={"cache": True}, train={"augment": False})
+    module, teacher, _ = _module(root, manifest, teacher={"cache": True}, train={"augment": False}, losses=losses)
     calls = []
     handle = teacher.register_forward_hook(lambda *_: calls.append(1))
     images = torch.stack([module.train_set[i]["image"] for i in range(3)])
@@ -149,7 +150,7 @@ def test_cached_teacher_outputs_equal_fresh_ones_and_run_the_teacher_once(setup)
     fresh = module._teacher_outputs(images)
     assert len(calls) == 1
     assert torch.allclose(first["logits"], fresh["logits"]) and torch.allclose(again["logits"], fresh["logits"][[2, 0]])
-    assert all(torch.allclose(a, b[[2, 0]]) for a, b in zip(again["maps"], fresh["maps"]))
+    assert all(torch.allclose(a, b[[2, 0]]) for a, b in zip(again["maps"], fresh["maps"], strict=True))
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -56,7 +56,7 @@ def default_teacher_layers(teacher: nn.Module, count: int = 3) -> list[str]:
     if vit is None:
         raise ConfigError("the teacher has no ViT; set teacher.layers to the modules AFD should tap")
     prefix = next(name for name, module in teacher.named_modules() if module is vit)
-    blocks = getattr(getattr(vit, "transformer", None), "resblocks", None) or getattr(vit, "blocks")
+    blocks = getattr(getattr(vit, "transformer", None), "resblocks", None) or vit.blocks
     depth = len(blocks)
     picks = sorted({min(depth - 1, round(depth * (i + 1) / count) - 1) for i in range(count)})
     inner = "transformer.resblocks" if hasattr(vit, "transformer") else "blocks"
@@ -148,7 +148,7 @@ class DistillModule(FasModule):
         return {
             "logits": torch.stack([e["logits"] for e in entries]).to(device),
             "embedding": torch.stack([e["embedding"] for e in entries]).to(device),
-            "maps": [torch.stack([e["maps"][k] for e in entries]).to(device) for k in range(len(self.teacher_layers))],
+            "maps": [torch.stack([e["maps"][k] for e in entries]).to(device) for k in range(len(entries[0]["maps"]))],
         }
 
     def _build_afd(self) -> L.AFD:

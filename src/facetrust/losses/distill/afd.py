@@ -56,8 +56,8 @@ class AFD(nn.Module):
     def attention(self, student_maps: list[torch.Tensor], teacher_maps: list[torch.Tensor]) -> torch.Tensor:
         """(B, T, S) weights of each student layer for each teacher layer (rows sum to 1)."""
         batch = student_maps[0].shape[0]
-        query = torch.stack([q(f.mean(dim=(2, 3))) for q, f in zip(self.query, teacher_maps)], 1)  # (B,T,d)
-        key = torch.stack([k(f.mean(dim=(2, 3))) for k, f in zip(self.key, student_maps)], 1)  # (B,S,d)
+        query = torch.stack([q(f.mean(dim=(2, 3))) for q, f in zip(self.query, teacher_maps, strict=True)], 1)  # (B,T,d)
+        key = torch.stack([k(f.mean(dim=(2, 3))) for k, f in zip(self.key, student_maps, strict=True)], 1)  # (B,S,d)
         n_student = key.shape[1]
         bilinear_key = self.bilinear(key.reshape(batch * n_student, -1))
         bilinear_key = bilinear_key.view(batch, n_student, self.n_teacher, self.qk_dim)  # (B,S,T,d)
