@@ -2,7 +2,7 @@
 
 The public API is imported lazily so that ``import facetrust`` (and ``facetrust --help``) stays fast:
 ``create_model``, ``list_models``, ``save``, ``load``, ``load_model``, ``seed_everything``, and the
-``metrics`` module.
+``metrics`` and ``evaluate`` modules.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ _LAZY = {
     "load_model": ("facetrust.checkpoint", "load_model"),
     "load": ("facetrust.predictor", "load"),
     "seed_everything": ("facetrust.seed", "seed_everything"),
-    "evaluate": ("facetrust.evaluate", "evaluate"),
+    "evaluate": ("facetrust.evaluate", None),
     "metrics": ("facetrust.metrics", None),
 }
 
