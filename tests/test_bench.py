@@ -73,7 +73,7 @@ def test_records_cover_every_model_backend_and_batch(bench_run):
 def test_speedups_params_and_flops_are_consistent(bench_run):
     result, _ = bench_run
     index = {(r["model"], r["backend"], r["batch"]): r for r in result["records"]}
-    for (model, backend, batch), record in index.items():
+    for (_, backend, batch), record in index.items():
         teacher = index[(TEACHER, backend, batch)]
         assert record["speedup_vs_teacher"] == pytest.approx(teacher["latency_ms_p50"] / record["latency_ms_p50"], abs=0.01)
     student = create_model("resnet8", embed_dim=64, image_size=64)

@@ -31,9 +31,9 @@ def test_decision_agreement_matches_a_loop(rng):
     a = rng.random(200)
     b = np.clip(a + rng.normal(0, 0.05, 200), 0, 1)
     result = decision_agreement(a, b, 0.5)
-    same = sum(1 for x, y in zip(a, b) if (x >= 0.5) == (y >= 0.5))
+    same = sum(1 for x, y in zip(a, b, strict=True) if (x >= 0.5) == (y >= 0.5))
     assert result["agreement"] == same / 200 and result["disagreements"] == 200 - same
-    assert result["max_abs_score_diff"] == pytest.approx(max(abs(x - y) for x, y in zip(a, b)))
+    assert result["max_abs_score_diff"] == pytest.approx(max(abs(x - y) for x, y in zip(a, b, strict=True)))
     with pytest.raises(ValueError):
         decision_agreement(a, b[:10], 0.5)
 

@@ -111,7 +111,11 @@ def quantize_int8(
     """
     import onnx
     from onnxruntime.quantization import (
-        CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
