@@ -44,7 +44,7 @@ def test_timm_attention_and_gradients_match_the_explicit_softmax():
     for handle in handles:
         handle.remove()
     assert len(recorder.attentions) == 3
-    for got, want, got_grad, want_grad in zip(recorder.attentions, reference, grads, expected_grads):
+    for got, want, got_grad, want_grad in zip(recorder.attentions, reference, grads, expected_grads, strict=True):
         torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
         torch.testing.assert_close(got_grad, want_grad, atol=1e-7, rtol=1e-4)
         assert want_grad.abs().max() > 1e-4  # the comparison is not between zeros
@@ -59,8 +59,7 @@ def naive_open_clip_forward(visual, x):
         h = block.ln_1(tokens)
         q, k, v = F.linear(h, mha.in_proj_weight, mha.in_proj_bias).chunk(3, dim=-1)
         b, n, d = q.shape
-        split = lambda t: t.reshape(b, n, mha.num_heads, d // mha.num_heads).transpose(1, 2)  # noqa: E731
-        q, k, v = split(q), split(k), split(v)
+        q, k, v = (t.reshape(b, n, mha.num_heads, d // mha.num_heads).transpose(1, 2) for t in (q, k, v))
         attention = torch.softmax(q @ k.transpose(-2, -1) / (d // mha.num_heads) ** 0.5, dim=-1)
         attentions.append(attention)
         out = mha.out_proj((attention @ v).transpose(1, 2).reshape(b, n, d))
@@ -79,7 +78,7 @@ def test_open_clip_attention_and_gradients_match_a_naive_forward():
     with AttentionRecorder(visual, track_gradients=True) as recorder:
         score = visual(x)[0, 3]
         grads = recorder.gradients(score)
-    for got, want, got_grad, want_grad in zip(recorder.attentions, naive_attentions, grads, expected_grads):
+    for got, want, got_grad, want_grad in zip(recorder.attentions, naive_attentions, grads, expected_grads, strict=True):
         torch.testing.assert_close(got, want.detach(), atol=1e-6, rtol=1e-5)
         torch.testing.assert_close(got_grad, want_grad, atol=1e-6, rtol=1e-4)
         assert want_grad.abs().max() > 1e-4

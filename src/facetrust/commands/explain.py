@@ -32,6 +32,8 @@ def register(subparsers) -> None:
                    help="a manifest (CSV/Parquet), a folder of images or image files to score methods on")
     p.add_argument("--methods", nargs="+", default=None, choices=METHOD_CHOICES,
                    help="methods to compare (default: all that fit the model, plus random)")
+    p.add_argument("--domain", default=None, help="with a manifest: only rows of this domain")
+    p.add_argument("--split", default=None, help="with a manifest: only rows of this split (e.g. test)")
     p.add_argument("--limit", type=int, default=32, help="at most this many images for --faithfulness")
     p.add_argument("--steps", type=int, default=16, help="deletion/insertion steps")
     p.add_argument("--plot", default=None, help="also write the mean curves as this PNG")
@@ -44,8 +46,10 @@ def _target(value: str | None):
     return int(value) if value.lstrip("-").isdigit() else value
 
 
-def _image_paths(sources: list[str], limit: int) -> list:
-    """Paths from a manifest, a folder or a list of files (first ``limit``)."""
+def _image_paths(sources: list[str], limit: int, domain: str | None = None, split: str | None = None) -> list:
+    """Paths from a manifest (optionally one domain / split), a folder or image files (first ``limit``).
+
+    A manifest is sampled evenly over its rows so that every class and attack type is represented."""
     from pathlib import Path
 
     from facetrust.errors import DataError
@@ -59,6 +63,12 @@ def _image_paths(sources: list[str], limit: int) -> list:
             from facetrust.data import read_manifest
 
             table = read_manifest(path)
+            if domain is not None:
+                table = table[table["domain"] == domain]
+            if split is not None:
+                table = table[table["split"] == split]
+            if len(table) > limit:
+                table = table.iloc[[round(i * (len(table) - 1) / (limit - 1)) for i in range(limit)]] if limit > 1 else table[:1]
             paths += [path.parent / p for p in table["path"]]
         elif path.exists():
             paths.append(path)
@@ -93,7 +103,12 @@ def _faithfulness(model, args) -> int:
 
     from facetrust.data import read_image
     from facetrust.errors import DataError
-    from facetrust.explain.faithfulness import evaluate_faithfulness, faithfulness_table, plot_curves, table_markdown
+    from facetrust.explain.faithfulness import (
+        evaluate_faithfulness,
+        faithfulness_table,
+        plot_curves,
+        table_markdown,
+    )
     from facetrust.features import find_vit
 
     methods = args.methods
@@ -102,7 +117,7 @@ def _faithfulness(model, args) -> int:
         methods += ["rollout", "clip-relevance"] if find_vit(model) is not None else []
         methods += ["random"]
     images, skipped = [], []
-    for path in _image_paths(args.faithfulness, args.limit):
+    for path in _image_paths(args.faithfulness, args.limit, args.domain, args.split):
         try:
             images.append(read_image(path))
         except DataError as err:

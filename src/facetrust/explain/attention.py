@@ -124,7 +124,7 @@ class AttentionRecorder:
         tensors = [t for _, t in self._head_outputs]
         grads = torch.autograd.grad(scalar, tensors, allow_unused=True)
         result = []
-        for (module, tensor), grad, value in zip(self._head_outputs, grads, self._values):
+        for (module, _), grad, value in zip(self._head_outputs, grads, self._values, strict=True):
             if grad is None:  # the target does not depend on this block
                 result.append(torch.zeros_like(self.attentions[len(result)]))
                 continue

@@ -28,7 +28,7 @@ from facetrust.registry import EXPLAINERS
 
 def relevance_matrix(attentions: list[torch.Tensor], gradients: list[torch.Tensor], start_layer: int = 0) -> torch.Tensor:
     """[(B, heads, N, N)] attentions and their gradients -> (B, N, N) relevance."""
-    blocks = list(zip(attentions, gradients))
+    blocks = list(zip(attentions, gradients, strict=True))
     blocks = blocks[start_layer:] if start_layer >= 0 else blocks[len(blocks) + start_layer:]
     batch, _, tokens, _ = attentions[0].shape
     relevance = torch.eye(tokens, dtype=attentions[0].dtype, device=attentions[0].device).expand(batch, -1, -1)

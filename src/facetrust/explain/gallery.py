@@ -65,15 +65,18 @@ def make_gallery(models: dict[str, nn.Module], samples: list[tuple[str, Path]], 
             heatmap = explain(models[model_name], image, method, **options)
             heatmap = cv2.resize(heatmap, (big.shape[1], big.shape[0]), interpolation=cv2.INTER_LINEAR)
             cells.append(overlay(big, heatmap))
-        scores = ", ".join(f"{name} {live_probability(m, image):.2f}" for name, m in models.items())
+        scores = "\n".join(f"{name} {live_probability(m, image):.2f}" for name, m in models.items())
         rows.append(cells)
-        row_titles.append(f"{'live' if kind == 'none' else kind}\nP(live): {scores}")
+        row_titles.append(f"{'live' if kind == 'none' else kind}\nP(live):\n{scores}")
     titles = ["input"] + [_column_title(*c) for c in columns]
     return save_grid(out_png, rows, row_titles, titles, cell_inches=1.7)
 
 
 def _column_title(model_name: str, method: str, options: dict) -> str:
     if "prompt" in options:
-        return f"{model_name}: {method}\n\"{options['prompt']}\""
+        import textwrap
+
+        return f"{model_name}: {method}\n" + "\n".join(textwrap.wrap(f"\"{options['prompt']}\"", 24))
     target = options.get("target", "predicted")
-    return f"{model_name}: {method}\n(target: {target})"
+    layer = f", {options['layer'].removeprefix('backbone.')}" if "layer" in options else ""
+    return f"{model_name}: {method}\n(target: {target}{layer})"
