@@ -39,16 +39,24 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
 
 
+def data_section(args) -> dict:
+    """fas-sim with 25 subjects per domain (4 cameras), 64 px, decoded once into memory."""
+    sim = {"seed": 0, "image_size": 64, "subjects_per_domain": 25, "frames_per_video": 3,
+           "dir": str(Path(args.out) / "fas-sim-25")}
+    return {"fas_sim": sim, "cache_images": True}
+
+
 def teacher_config(args):
     from facetrust.config import from_dict
     from facetrust.tasks.fas_config import FasExperiment
 
-    return from_dict(FasExperiment, {
+    return from_dict(FasExperiment, {  # the recipe of configs/demo/flip_it_tiny.yaml
         "model": {"name": "flip_it", "clip": "clip-tiny"},
-        "data": {"fas_sim": {"seed": 0, "image_size": 64, "dir": str(Path(args.out) / "fas-sim")}},
+        "data": data_section(args),
         "protocol": {"kind": "leave_one_out"},
         "train": {"iterations": args.teacher_iterations, "per_group": 3, "optimizer": "adamw", "lr": 1e-3,
-                  "weight_decay": 0.05, "warmup_iterations": 30, "schedule": "cosine", "val_every": 50},
+                  "weight_decay": 0.05, "warmup_iterations": 30, "schedule": "cosine", "val_every": 50,
+                  "augment": False, "freeze": ["clip.token_embedding"]},
         "trainer": {"accelerator": "cpu", "num_threads": 1, "progress_bar": False},
         "eval": {"threshold": "eer@val", "select": "val_auc", "n_bootstrap": 0},
         "seeds": list(args.teacher_seeds), "out": str(Path(args.out) / "teacher"), "name": "teacher",
@@ -65,7 +73,7 @@ def student_config(args, losses: dict[str, float], out: Path):
                                       / "checkpoint"), "cache": True},
         "student": {"name": args.student, "image_size": args.student_size},
         "losses": losses,
-        "data": {"fas_sim": {"seed": 0, "image_size": 64, "dir": str(Path(args.out) / "fas-sim")}},
+        "data": data_section(args),
         "protocol": {"kind": "leave_one_out"},
         "train": {"iterations": args.iterations, "per_group": 3, "lr": 3e-3, "weight_decay": 1e-4,
                   "schedule": "cosine", "val_every": 20, "augment": False},

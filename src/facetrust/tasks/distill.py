@@ -250,6 +250,11 @@ def distill_one(config: DistillExperiment, protocol, seed: int, df, run_dir: Pat
     train_set = ImageDataset(train_df, train_transform(pp) if config.train.augment else eval_transform(pp))
     val_set, test_set = ImageDataset(val_df, eval_transform(pp)), ImageDataset(test_df, eval_transform(pp))
     teacher_set = ImageDataset(train_df, eval_transform(teacher.preprocess)) if config.teacher.cache else None
+    if config.data.cache_images:  # decode each image once (small data sets such as fas-sim)
+        from facetrust.tasks.fas import CachedImages
+
+        train_set, val_set, test_set = CachedImages(train_set), CachedImages(val_set), CachedImages(test_set)
+        teacher_set = CachedImages(teacher_set) if teacher_set is not None else None
     module = DistillModule(student, teacher, config, train_set, val_set, seed, teacher_set)
     teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
     tc = config.trainer
