@@ -50,11 +50,11 @@ CAMERAS: dict[str, Camera] = {
     c.name: c
     for c in (
         Camera("phone", (1.08, 1.0, 0.90), 1.0, 0.4, 0.015, 0.9, 92, 1.10, 4.0, (1.0, 0.98, 0.92), 3.0, (0.92, 0.97, 1.08)),
-        Camera("webcam", (0.90, 1.0, 1.12), 0.9, 0.6, 0.030, 0.62, 65, 0.90, 5.5, (0.97, 1.0, 1.0), 2.4, (1.0, 1.0, 1.0)),
-        Camera("kiosk", (0.98, 1.08, 0.95), 0.85, 0.9, 0.020, 0.80, 80, 1.00, 4.8, (1.0, 1.0, 0.95), 3.6, (0.95, 1.02, 1.05)),
-        Camera("cctv", (1.0, 1.0, 1.0), 1.05, 0.6, 0.045, 0.55, 55, 0.45, 6.5, (1.0, 0.97, 0.94), 2.7, (1.05, 1.0, 0.95)),
+        Camera("webcam", (0.90, 1.0, 1.12), 0.9, 0.6, 0.022, 0.62, 65, 0.90, 5.5, (0.97, 1.0, 1.0), 2.4, (1.0, 1.0, 1.0)),
+        Camera("kiosk", (0.98, 1.08, 0.95), 0.85, 0.55, 0.020, 0.80, 80, 1.00, 4.8, (1.0, 1.0, 0.95), 3.6, (0.95, 1.02, 1.05)),
+        Camera("cctv", (1.0, 1.0, 1.0), 1.05, 0.6, 0.032, 0.55, 55, 0.45, 6.5, (1.0, 0.97, 0.94), 2.7, (1.05, 1.0, 0.95)),
         Camera("laptop", (1.04, 1.0, 1.04), 0.95, 0.8, 0.028, 0.70, 72, 1.05, 4.4, (0.98, 0.98, 1.0), 3.2, (0.96, 0.99, 1.06)),
-        Camera("doorbell", (1.1, 1.02, 0.85), 1.1, 0.9, 0.040, 0.60, 60, 0.80, 6.0, (1.0, 0.96, 0.90), 2.2, (1.0, 1.0, 1.1)),
+        Camera("doorbell", (1.1, 1.02, 0.85), 1.1, 0.9, 0.030, 0.60, 60, 0.80, 6.0, (1.0, 0.96, 0.90), 2.2, (1.0, 1.0, 1.1)),
     )
 }
 DEFAULT_DOMAINS = ("phone", "webcam", "kiosk", "cctv")
@@ -141,9 +141,9 @@ def _print_medium(content: np.ndarray, cam: Camera, rng: np.random.Generator, st
 
     size = content.shape[0]
     gray = content.mean(axis=2, keepdims=True)
-    sat = rng.uniform(0.55, 0.8)
+    sat = rng.uniform(0.4, 0.65)
     img = gray + (content - gray) * sat  # gamut loss
-    black, white = rng.uniform(0.06, 0.16), rng.uniform(0.82, 0.93)
+    black, white = rng.uniform(0.1, 0.2), rng.uniform(0.75, 0.88)
     img = black + (white - black) * img
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     period = cam.halftone_period * rng.uniform(0.9, 1.1)
@@ -158,7 +158,11 @@ def _print_medium(content: np.ndarray, cam: Camera, rng: np.random.Generator, st
     fibres = cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), 0.7)
     blotch = cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), size / 12)
     texture = 1 + strength * (0.04 * fibres + 0.6 * blotch)[..., None]
-    return np.clip(img * texture * np.array(cam.paper_tint, np.float32), 0, 1)
+    # a sheet held in the hand bends: smooth shading across the paper (linear + quadratic)
+    yy, xx = yy / size - 0.5, xx / size - 0.5
+    gx, gy, bend = rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3), rng.uniform(-0.8, 0.8)
+    shading = 1 + strength * (gx * xx + gy * yy + bend * (xx**2 - 1 / 12))
+    return np.clip(img * texture * shading[..., None] * np.array(cam.paper_tint, np.float32), 0, 1)
 
 
 def _replay_medium(content: np.ndarray, cam: Camera, rng: np.random.Generator, strength: float) -> np.ndarray:
@@ -166,7 +170,7 @@ def _replay_medium(content: np.ndarray, cam: Camera, rng: np.random.Generator, s
     size = content.shape[0]
     levels = rng.integers(12, 40)
     img = np.round(content * levels) / levels * strength + content * (1 - strength)  # banding
-    backlight = rng.uniform(0.05, 0.14)
+    backlight = rng.uniform(0.08, 0.18)
     img = (backlight + (1 - backlight) * img ** rng.uniform(0.8, 1.0)) * np.array(cam.screen_tint, np.float32)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     pitch = cam.screen_pitch * rng.uniform(0.92, 1.08)
@@ -176,21 +180,27 @@ def _replay_medium(content: np.ndarray, cam: Camera, rng: np.random.Generator, s
     grid = np.empty_like(img)
     for c in range(3):  # RGB stripes, one third of the pixel each, and dark gaps between rows
         phase = (u - c / 3.0) % 1.0
-        grid[..., c] = 0.55 + 0.45 * (phase < 0.42)
+        grid[..., c] = 0.45 + 0.55 * (phase < 0.42)
     grid *= (0.7 + 0.3 * ((v % 1.0) < 0.8))[..., None]
     img = img * (1 - strength + strength * grid) * 1.25
     refresh = 1 + 0.05 * strength * np.sin(2 * np.pi * yy / rng.uniform(size / 6, size / 2) + rng.uniform(0, 6.3))
     img = img * refresh[..., None]
+    # moire: the beat between screen pixels and camera pixels, coloured bands a few pixels apart
+    theta, period = rng.uniform(0, np.pi), rng.uniform(0.1, 0.25) * size
+    beat = 2 * np.pi * (xx * np.cos(theta) + yy * np.sin(theta)) / period
+    amplitude = rng.uniform(0.06, 0.14) * strength
+    moire = np.stack([np.sin(beat + phase) for phase in (0.0, 2.1, 4.2)], axis=-1)
+    img = img * (1 + amplitude * moire)
     cy, cx = rng.uniform(0.1, 0.9, size=2) * size
     radius = rng.uniform(0.12, 0.35) * size
-    glare = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius**2)) * rng.uniform(0.08, 0.4) * strength
+    glare = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius**2)) * rng.uniform(0.15, 0.5) * strength
     return np.clip(img + glare[..., None], 0, 1)
 
 
 def _place_medium(medium: np.ndarray, scene_bg: np.ndarray, rng: np.random.Generator, frame_color) -> np.ndarray:
     """Put the paper / screen into the camera's view, slightly smaller, so edges or bezel show."""
     size = medium.shape[0]
-    border = int(size * rng.uniform(0.01, 0.06)) if rng.random() < 0.35 else 0
+    border = int(size * rng.uniform(0.01, 0.06)) if rng.random() < 0.5 else 0
     framed = medium.copy()
     if border:
         framed[:border], framed[-border:], framed[:, :border], framed[:, -border:] = (frame_color,) * 4
@@ -236,7 +246,7 @@ def render_video(face: np.ndarray, tone: np.ndarray, backgrounds: tuple[np.ndarr
     scene_bg = _background(backgrounds[0], render, rng)
     light = rng.uniform(-0.35, 0.35, size=2)
     face_frac = rng.uniform(0.72, 0.86)
-    strength = rng.uniform(0.6, 1.0)
+    strength = rng.uniform(0.75, 1.0)
     cam = _jitter(cam, rng)  # each video: the same camera model, a slightly different unit and setting
     if kind != "none":  # the attack medium shows the photo with its own (other) background
         content = _scene(coloured, _background(backgrounds[1], render, rng), face_frac, light * 0.3)
