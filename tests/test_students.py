@@ -87,3 +87,16 @@ def test_student_checkpoint_round_trip(tmp_path):
     assert torch.equal(loaded.class_text_embeddings, model.class_text_embeddings)
     assert torch.allclose(loaded(x), model(x), atol=1e-6)
     assert loaded.threshold == 0.4
+
+
+@pytest.mark.slow  # the torch.export-based exporter takes ~1 min per model on a loaded CPU
+@pytest.mark.parametrize("name", ["resnet8", "vit_tiny_patch16_224"])
+def test_student_exports_to_onnx_with_parity(name, tmp_path):
+    import numpy as np
+
+    from facetrust.export.onnx import export_onnx, onnx_parity
+
+    model = _student(name).eval()
+    export_onnx(model, tmp_path / "model.onnx")
+    batch = np.random.default_rng(0).normal(size=(3, 3, 32, 32)).astype(np.float32)
+    assert onnx_parity(model, tmp_path / "model.onnx", batch) < 1e-4
