@@ -144,25 +144,51 @@ def summarise(records: list[dict]) -> dict[str, tuple[float, float, int]]:
     return out
 
 
+def inference_params(checkpoint: Path) -> int:
+    """Parameters used at inference: a FLIP model's image tower (its text tower never runs)."""
+    import facetrust
+
+    model = facetrust.load_model(checkpoint)
+    return sum(p.numel() for p in getattr(model, "visual", model).parameters())
+
+
 def table(args) -> str:
+    """The comparison table (frame level, mean ± std over folds x seeds) and HTER per fold."""
     out = Path(args.out)
     rows = [("FLIP-IT teacher (clip-tiny)", collect(out / "teacher"))]
     rows += [(name, collect(out / "students" / slug(name))) for name in METHODS]
+    rows = [(name, records) for name, records in rows if records]
     header = "| method | runs | " + " | ".join(label for _, label in METRICS) + " | params | CPU ms (b=1) |"
     lines = [header, "|" + "---|" * (len(METRICS) + 4)]
     for name, records in rows:
-        if not records:
-            continue
         stats = summarise(records)
-        params = records[0].get("params")
         checkpoint = Path(records[0]["checkpoint"])
-        if params is None:
-            import facetrust
-
-            params = sum(p.numel() for p in facetrust.load_model(checkpoint).parameters())
         cells = " | ".join(f"{m:.2f} ± {s:.2f}" for m, s, _ in stats.values())
-        lines.append(f"| {name} | {len(records)} | {cells} | {params / 1e6:.2f} M | {cpu_latency_ms(checkpoint):.2f} |")
+        lines.append(f"| {name} | {len(records)} | {cells} | {inference_params(checkpoint) / 1e6:.3f} M "
+                     f"| {cpu_latency_ms(checkpoint):.2f} |")
+    folds = sorted({r["protocol"] for _, records in rows for r in records})
+    lines += ["", "HTER % per target domain (mean over the seeds run; n = runs):", "",
+              "| method | " + " | ".join(f.split("-")[-1] for f in folds) + " |", "|" + "---|" * (len(folds) + 1)]
+    for name, records in rows:
+        cells = []
+        for fold in folds:
+            values = [100 * r["levels"]["frame"]["metrics"]["hter"] for r in records if r["protocol"] == fold]
+            cells.append(f"{statistics.mean(values):.1f} (n={len(values)})" if values else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def write_section(path: Path, heading: str, body: str) -> None:
+    """Replace (or append) the section under ``heading`` in a shared Markdown file, nothing else."""
+    text = path.read_text() if path.is_file() else "# Results\n"
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
+    if start is None:
+        new = text.rstrip("\n") + f"\n\n{heading}\n\n{body.strip()}\n"
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        new = "\n".join(lines[:start] + [heading, "", body.strip(), ""] + lines[end:]).rstrip("\n") + "\n"
+    path.write_text(new)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--teacher-iterations", type=int, default=300)
     parser.add_argument("--methods", nargs="*", default=None, help="subset of method names (default: all)")
+    parser.add_argument("--results-md", help="also write the table into this file's '## Distillation' section")
+    parser.add_argument("--notes", help="Markdown file with the setup text to put above the table")
     parser.add_argument("--phase", choices=["teachers", "students", "table", "all"], default="all")
     args = parser.parse_args(argv)
 
@@ -203,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         text = table(args)
         (out / "table.md").write_text(text + "\n")
         print(text)
+        if args.results_md:
+            notes = Path(args.notes).read_text() if args.notes else ""
+            write_section(Path(args.results_md), "## Distillation", notes + "\n" + text)
     return 0
 
 
