@@ -67,8 +67,8 @@ def test_balanced_sampler_draws_k_per_group_without_repeats_within_a_pass():
 
 
 def test_dataset_items_and_transforms_follow_the_model_preprocess(tiny_sim):
-    from facetrust.predictor import preprocess_images
     from facetrust.data import read_image
+    from facetrust.predictor import preprocess_images
 
     df = read_manifest(tiny_sim)
     dataset = ImageDataset(df, eval_transform(PRE))
