@@ -20,6 +20,11 @@ START, END = "<!-- flip-loo:start -->", "<!-- flip-loo:end -->"
 METRICS = (("hter", "HTER %"), ("auc", "AUC %"), ("tpr@fpr=1%", "TPR@FPR=1% %"), ("acer", "ACER %"))
 
 
+def fmt(mean: float, std: float, n: int, bold: bool = False) -> str:
+    text = f"{100 * mean:.1f} ± {100 * std:.1f}" if n > 1 else f"{100 * mean:.1f}"
+    return f"**{text}**" if bold else text
+
+
 def fold_table(results: dict[str, dict], level: str) -> str:
     header = "| model | fold | " + " | ".join(title for _, title in METRICS) + " |"
     rows = [header, "|" + "---|" * (len(METRICS) + 2)]
@@ -28,13 +33,13 @@ def fold_table(results: dict[str, dict], level: str) -> str:
         if len(set(seeds_done)) > 1:  # folds with different seed counts cannot be averaged per seed
             for fold, agg in result["summary"].items():
                 metrics = agg["levels"][level]
-                cells = [f"{100 * metrics[k]['mean']:.1f} ± {100 * metrics[k]['std']:.1f}" for k, _ in METRICS]
+                cells = [fmt(metrics[k]["mean"], metrics[k]["std"], agg["runs"]) for k, _ in METRICS]
                 rows.append(f"| {model} | {fold} ({agg['runs']} seeds) | " + " | ".join(cells) + " |")
             continue
         per_seed_avg: dict[str, list[float]] = {key: [] for key, _ in METRICS}
         for fold, agg in result["summary"].items():
             metrics = agg["levels"][level]
-            cells = [f"{100 * metrics[k]['mean']:.1f} ± {100 * metrics[k]['std']:.1f}" for k, _ in METRICS]
+            cells = [fmt(metrics[k]["mean"], metrics[k]["std"], agg["runs"]) for k, _ in METRICS]
             rows.append(f"| {model} | {fold} ({agg['runs']} seeds) | " + " | ".join(cells) + " |")
         for key, _ in METRICS:  # average over folds within each seed, then mean ± std over seeds
             per_fold = np.array([agg["levels"][level][key]["values"] for agg in result["summary"].values()])
@@ -43,22 +48,22 @@ def fold_table(results: dict[str, dict], level: str) -> str:
         for key, _ in METRICS:
             values = np.array(per_seed_avg[key])
             std = values.std(ddof=1) if values.size > 1 else 0.0
-            cells.append(f"**{100 * values.mean():.1f} ± {100 * std:.1f}**")
+            cells.append(fmt(values.mean(), std, values.size, bold=True))
         rows.append(f"| {model} | **average of {len(result['summary'])} folds** | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
 def collect(folder: Path) -> dict:
-    """Merge the per-seed ``summary.json`` files under ``folder`` into one mean ± std summary."""
+    """Merge every finished run (``<seed folder>/<fold>/seed<N>/result.json``) into mean ± std per fold."""
     from facetrust.evaluate import aggregate_seeds
 
     runs: dict[str, list[dict]] = {}
-    for file in sorted(folder.glob("seed*/summary.json")):
-        for fold, records in json.loads(file.read_text())["runs"].items():
-            runs.setdefault(fold, []).extend(records)
+    for file in sorted(folder.glob("seed*/*/seed*/result.json")):
+        record = json.loads(file.read_text())
+        runs.setdefault(record["protocol"], []).append(record)
     if not runs:
         raise SystemExit(f"no finished runs under {folder}")
-    return {"runs": runs, "summary": {fold: aggregate_seeds(records) for fold, records in runs.items()}}
+    return {"runs": runs, "summary": {fold: aggregate_seeds(records) for fold, records in sorted(runs.items())}}
 
 
 def write_section(results_md: Path, text: str) -> None:
