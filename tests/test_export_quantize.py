@@ -45,8 +45,11 @@ def test_static_int8_for_a_cnn(tmp_path, fas_sim):
                                 exporter="torchscript", log=lambda m: None)
     int8 = summary["int8"]
     assert int8["quantization"]["mode"] == "static" and int8["quantization"]["calibration_images"] > 0
-    ops = _ops(tmp_path / "onnx" / "int8" / "model.onnx")
+    int8_graph = onnx.load(str(tmp_path / "onnx" / "int8" / "model.onnx")).graph
+    ops = op_counts(onnx.load(str(tmp_path / "onnx" / "int8" / "model.onnx")))
     assert ops.get("QuantizeLinear", 0) > 10 and ops.get("DequantizeLinear", 0) > 10
+    # The stem convolution reads the float image directly: it was kept in FP32.
+    assert [n.op_type for n in int8_graph.node if "image" in n.input] == ["Conv"]
     # The agreement in the config is recomputed here from the two predictors on the same images.
     from facetrust.data import read_image, read_manifest
 

@@ -19,6 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None, help="threads for PyTorch and ORT (default: all cores)")
     p.add_argument("--batch", type=int, default=32, help="batch size for throughput (default 32)")
     p.add_argument("--rounds", type=int, default=None, help="timing rounds at batch 1 (default 30, quick 8)")
+    p.add_argument("--rounds-batch", type=int, default=None,
+                   help="timing rounds at the throughput batch (default 3, quick 1)")
     p.add_argument("--calib", default=None, metavar="MANIFEST",
                    help="manifest for INT8 calibration and agreement (default: a small generated fas-sim)")
     p.add_argument("--exporter", choices=("auto", "dynamo", "torchscript"), default="torchscript",
@@ -38,6 +40,8 @@ def run(args) -> int:
                  "calib": args.calib, "exporter": args.exporter, "progress": sys.stderr.isatty()}
     if args.rounds:
         overrides["rounds_b1"] = args.rounds
+    if args.rounds_batch:
+        overrides["rounds_bn"] = args.rounds_batch
     settings = BenchSettings.quick_settings(**overrides) if args.quick else BenchSettings(**overrides)
     result = run_benchmark(settings, log=lambda message: print(message, file=sys.stderr))
     markdown = render_markdown(result)
