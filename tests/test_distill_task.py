@@ -192,3 +192,23 @@ def test_cli_reports_config_errors_without_traceback(tmp_path, capsys):
     assert main(["distill", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "student.imagesize" in err and "Traceback" not in err
+
+
+def test_cli_distills_from_yaml_with_overrides(setup, tmp_path, capsys):
+    import yaml
+
+    from facetrust.cli import main
+
+    root, manifest = setup
+    config = _config(root, manifest, losses={"ce": 1.0, "crd": 1.0})
+    from facetrust.config import to_dict
+
+    path = tmp_path / "distill.yaml"
+    path.write_text(yaml.safe_dump(to_dict(config)))
+    code = main(["distill", str(path), "--set", "train.iterations=2", "--set", "student.name=resnet8",
+                 "--out", str(tmp_path / "run")])
+    assert code == 0
+    assert "phone+webcam-kiosk" in capsys.readouterr().out
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["train"]["iterations"] == 2 and saved["losses"] == {"ce": 1.0, "crd": 1.0}
+    assert (tmp_path / "run" / "phone+webcam-kiosk" / "seed0" / "checkpoint" / "model.safetensors").is_file()
