@@ -40,8 +40,13 @@ METHODS = ("gradcam", "gradcam++", "layercam", "eigengradcam", "rollout", "clip-
 
 
 @EXPLAINERS.register("random")
-def explain_random(model: nn.Module, x: torch.Tensor, target: Any = None, seed: int = 0, **_: Any) -> np.ndarray:
-    """Uniform noise, smoothed to patch-like blobs: the baseline any real method should beat."""
+def explain_random(model: nn.Module, x: torch.Tensor, target: Any = None, seed: int | None = None,
+                   **_: Any) -> np.ndarray:
+    """Uniform noise, smoothed to patch-like blobs: the baseline any real method should beat.
+
+    The seed defaults to one derived from the image, so each image gets its own, reproducible map."""
+    if seed is None:
+        seed = int(np.frombuffer(x.detach().float().cpu().numpy().tobytes(), dtype=np.uint8).sum())
     generator = np.random.default_rng(seed)
     height, width = x.shape[-2:]
     coarse = torch.from_numpy(generator.random((1, 1, max(1, height // 8), max(1, width // 8)), dtype=np.float32))
