@@ -73,3 +73,18 @@ def test_overlay_blend_is_exact():
     np.testing.assert_array_equal(blended[0, 0], [50, 50, 114])
     with pytest.raises(ValueError, match="uint8"):
         overlay(image.astype(np.float32), heatmap)
+
+
+def test_flip_checkpoint_explains_a_prompt(images, tmp_path):
+    """A FLIP checkpoint keeps its text tower: --prompt works end to end from the saved folder."""
+    from facetrust.checkpoint import save
+    from facetrust.data import read_image
+    from facetrust.models import create_model
+
+    torch.manual_seed(0)
+    folder = tmp_path / "flip"
+    save(create_model("flip_it", clip="clip-tiny"), folder)
+    out = tmp_path / "printout.png"
+    code = main(["explain", str(folder), str(images / "face1.png"), "--method", "clip-relevance",
+                 "--prompt", "a printout shown to be a spoof face", "--out", str(out)])
+    assert code == 0 and read_image(out).shape == (40, 56, 3)
