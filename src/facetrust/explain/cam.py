@@ -5,7 +5,7 @@
 * LayerCAM (Jiang et al., TIP 2021): element-wise positive gradient times activation.
 * EigenGradCAM: first principal component of gradient x activation. The sign of a principal component
   is arbitrary (SVD), so facetrust orients it to correlate positively with the channel sum of gradient x
-  activation; without this, about half of the maps highlight the background instead of the evidence.
+  activation; without this a map can come out inverted, highlighting the background.
 
 The target layer is chosen from the model: for a vision transformer (open_clip or timm, found with
 ``facetrust.features.find_vit``) the first LayerNorm of the last block, whose (B, N, C) tokens are
