@@ -49,7 +49,7 @@ class Camera:
 CAMERAS: dict[str, Camera] = {
     c.name: c
     for c in (
-        Camera("phone", (1.08, 1.0, 0.90), 1.0, 0.4, 0.015, 0.9, 92, 1.10, 4.0, (1.0, 0.98, 0.92), 3.0, (0.92, 0.97, 1.08)),
+        Camera("phone", (1.08, 1.0, 0.90), 1.0, 0.5, 0.018, 0.85, 85, 1.05, 4.0, (1.0, 0.98, 0.92), 3.0, (0.92, 0.97, 1.08)),
         Camera("webcam", (0.90, 1.0, 1.12), 0.9, 0.6, 0.022, 0.62, 65, 0.90, 5.5, (0.97, 1.0, 1.0), 2.4, (1.0, 1.0, 1.0)),
         Camera("kiosk", (0.98, 1.08, 0.95), 0.85, 0.55, 0.020, 0.80, 80, 1.00, 4.8, (1.0, 1.0, 0.95), 3.6, (0.95, 1.02, 1.05)),
         Camera("cctv", (1.0, 1.0, 1.0), 1.05, 0.6, 0.032, 0.55, 55, 0.45, 6.5, (1.0, 0.97, 0.94), 2.7, (1.05, 1.0, 0.95)),
@@ -105,7 +105,8 @@ def _background(patch: np.ndarray, size: int, rng: np.random.Generator) -> np.nd
     return np.clip((0.25 + 0.6 * base[..., None]) * tint, 0, 1).astype(np.float32)
 
 
-def _warp(image: np.ndarray, angle: float, scale: float, shift: tuple[float, float], border) -> np.ndarray:
+def _warp(image: np.ndarray, angle: float, scale: float, shift: tuple[float, float],
+          border: np.ndarray | None) -> np.ndarray:
     import cv2
 
     h, w = image.shape[:2]
