@@ -90,7 +90,7 @@ def test_missing_validation_split_is_a_clear_error(tmp_path, small_sim):
 
 @pytest.mark.slow
 def test_flip_it_tiny_learns_the_held_out_domain(tmp_path):
-    """FLIP-IT on clip-tiny, fas-sim leave-one-domain-out (target: cctv), CPU for a few minutes."""
+    """FLIP-IT on clip-tiny, fas-sim leave-one-domain-out (target: kiosk), CPU for a few minutes."""
     from facetrust.data import ImageDataset, read_manifest, split_protocol
     from facetrust.data.protocols import leave_one_domain_out
     from facetrust.data.transforms import eval_transform
@@ -100,7 +100,7 @@ def test_flip_it_tiny_learns_the_held_out_domain(tmp_path):
     from facetrust.tasks.fas import predict_scores, train_fas
 
     torch.set_num_threads(1)
-    config = load_config(DEMO, FasExperiment, ["protocol.targets=[cctv]", "trainer.progress_bar=false"])
+    config = load_config(DEMO, FasExperiment, ["protocol.targets=[kiosk]", "trainer.progress_bar=false"])
     result = train_fas(config, str(tmp_path / "run"))
     fold = next(iter(result["summary"]))
     levels = result["summary"][fold]["levels"]
@@ -109,11 +109,11 @@ def test_flip_it_tiny_learns_the_held_out_domain(tmp_path):
     seed_everything(0)
     untrained = create_model("flip_it", clip="clip-tiny")
     df = read_manifest(next(tmp_path.glob("run/fas-sim-*/manifest.csv")))
-    protocol = next(p for p in leave_one_domain_out(sorted(set(df["domain"]))) if p.target == "cctv")
+    protocol = next(p for p in leave_one_domain_out(sorted(set(df["domain"]))) if p.target == "kiosk")
     _, _, test = split_protocol(df, protocol)
     untrained_auc = auc(predict_scores(untrained, ImageDataset(test, eval_transform(untrained.preprocess))),
                         test["label"].to_numpy())
-    print(f"held-out cctv AUC: trained frame {trained_auc:.3f} video {video_auc:.3f}, untrained frame {untrained_auc:.3f}")
+    print(f"held-out kiosk AUC: trained frame {trained_auc:.3f} video {video_auc:.3f}, untrained frame {untrained_auc:.3f}")
     # video level = mean frame score per video, FLIP's (and SSDG's) reporting level
     assert video_auc >= 0.90
     assert trained_auc - untrained_auc >= 0.2
