@@ -108,3 +108,14 @@ def test_unknown_detector_and_missing_yunet_model():
         create_detector("mtcnn")
     with pytest.raises(DataError, match="yunet.*ONNX"):
         create_detector("yunet")
+
+
+def test_dlib_detector_needs_dlib_or_finds_the_astronaut():
+    try:
+        import dlib  # noqa: F401
+    except ImportError:
+        with pytest.raises(DataError, match="dlib-bin|facetrust\\[dlib\\]"):
+            create_detector("dlib")
+        return
+    boxes = create_detector("dlib").detect(skimage.data.astronaut())
+    assert boxes and 180 < boxes[0].x + boxes[0].w / 2 < 270
