@@ -166,6 +166,18 @@ def table(args) -> str:
         cells = " | ".join(f"{m:.2f} ± {s:.2f}" for m, s, _ in stats.values())
         lines.append(f"| {name} | {len(records)} | {cells} | {inference_params(checkpoint) / 1e6:.3f} M "
                      f"| {cpu_latency_ms(checkpoint):.2f} |")
+    baseline = {(r["protocol"], r["seed"]): r for r in collect(out / "students" / slug(next(iter(METHODS))))}
+    lines += ["", "HTER change vs the same student without KD on the same fold and seed (negative = better):", "",
+              "| method | pairs | mean Δ HTER (points) | std | pairs better |", "|---|---|---|---|---|"]
+    for name, records in rows:
+        if name not in METHODS or name == next(iter(METHODS)):
+            continue
+        deltas = [100 * (r["levels"]["frame"]["metrics"]["hter"] - baseline[key]["levels"]["frame"]["metrics"]["hter"])
+                  for r in records if (key := (r["protocol"], r["seed"])) in baseline]
+        if deltas:
+            std = statistics.stdev(deltas) if len(deltas) > 1 else 0.0
+            lines.append(f"| {name} | {len(deltas)} | {statistics.mean(deltas):+.2f} | {std:.2f} "
+                         f"| {sum(d < 0 for d in deltas)}/{len(deltas)} |")
     folds = sorted({r["protocol"] for _, records in rows for r in records})
     lines += ["", "HTER % per target domain (mean over the seeds run; n = runs):", "",
               "| method | " + " | ".join(f.split("-")[-1] for f in folds) + " |", "|" + "---|" * (len(folds) + 1)]
