@@ -144,6 +144,41 @@ def summarise(records: list[dict]) -> dict[str, tuple[float, float, int]]:
     return out
 
 
+COST_MODELS = (  # (label, factory name, kwargs) at 224 px with random weights: cost does not need training
+    ("FLIP-IT ViT-B/16 image tower (teacher)", "flip_it", {"clip": "ViT-B-16", "text_tower": False}),
+    ("mobilenetv3_large_100", "mobilenetv3_large_100", {}),
+    ("mobilenetv3_small_100", "mobilenetv3_small_100", {}),
+    ("efficientnet_lite0", "efficientnet_lite0", {}),
+    ("resnet18", "resnet18", {}),
+    ("vit_tiny_patch16_224", "vit_tiny_patch16_224", {}),
+    ("resnet8", "resnet8", {}),
+)
+
+
+def cost_table(repeats: int = 10) -> str:
+    """Parameters used at inference and median single-thread latency at batch 1, 224 px, PyTorch eager."""
+    import torch
+
+    import facetrust
+
+    torch.set_num_threads(1)
+    lines = ["| model (224 px) | params | CPU ms (b=1) |", "|---|---|---|"]
+    for label, name, kwargs in COST_MODELS:
+        extra = {} if name.startswith("flip") else {"embed_dim": 512, "image_size": 224}
+        model = facetrust.create_model(name, **kwargs, **extra).eval()
+        params = sum(p.numel() for p in getattr(model, "visual", model).parameters())
+        x = torch.randn(1, 3, 224, 224)
+        times = []
+        with torch.inference_mode():
+            model(x)
+            for _ in range(repeats):
+                started = time.perf_counter()
+                model(x)
+                times.append(1000 * (time.perf_counter() - started))
+        lines.append(f"| {label} | {params / 1e6:.2f} M | {statistics.median(times):.1f} |")
+    return "\n".join(lines)
+
+
 def inference_params(checkpoint: Path) -> int:
     """Parameters used at inference: a FLIP model's image tower (its text tower never runs)."""
     import facetrust
@@ -215,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher-iterations", type=int, default=300)
     parser.add_argument("--methods", nargs="*", default=None, help="subset of method names (default: all)")
     parser.add_argument("--results-md", help="also write the table into this file's '## Distillation' section")
+    parser.add_argument("--cost", action="store_true", help="add a 224 px params/latency table incl. ViT-B/16")
     parser.add_argument("--notes", help="Markdown file with the setup text to put above the table")
     parser.add_argument("--phase", choices=["teachers", "students", "table", "all"], default="all")
     args = parser.parse_args(argv)
@@ -241,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
                 run_all(run_args, config, distill_one, out / "students" / slug(name))
     if args.phase in ("table", "all"):
         text = table(args)
+        if args.cost:
+            text += "\n\nInference cost at FLIP's real input size (random weights; no training needed):\n\n" + cost_table()
         (out / "table.md").write_text(text + "\n")
         print(text)
         if args.results_md:
