@@ -113,7 +113,7 @@ def main() -> None:
         })
         print(json.dumps(rows[-1]), flush=True)
     (out / "agreement.json").write_text(json.dumps(rows, indent=2) + "\n")
-    lines = ["| student | input | agreement INT8 vs FP32 (val+test) | max |Δscore| | test AUC FP32 → INT8 | "
+    lines = ["| student | input | agreement INT8 vs FP32 (val+test) | max abs Δscore | test AUC FP32 → INT8 | "
              "test HTER FP32 → INT8 |", "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['size']} px | {r['int8_agreement']:.2%} ({r['disagreements']} of "

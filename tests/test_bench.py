@@ -41,6 +41,14 @@ def test_count_gflops_matches_a_hook_count_on_resnet8():
     assert count_gflops(student, torch.zeros(1, 3, 32, 32)) * 1e9 == pytest.approx(2 * (sum(macs) + classifier))
 
 
+def test_count_gflops_sees_fused_multihead_attention():
+    attention = nn.MultiheadAttention(32, 4, batch_first=True).eval()
+    tokens = torch.zeros(1, 10, 32)
+    # in/out projections: 4 * N * D^2; scores and weighted sum: 2 * N^2 * D (multiply-adds)
+    macs = 4 * 10 * 32 * 32 + 2 * 10 * 10 * 32
+    assert count_gflops(lambda x: attention(x, x, x, need_weights=False)[0], tokens) * 1e9 == pytest.approx(2 * macs)
+
+
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
     from facetrust.cli import main

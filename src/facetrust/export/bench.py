@@ -84,11 +84,17 @@ def machine_info(threads: int) -> dict[str, Any]:
 
 
 def count_gflops(fn: Callable, example) -> float:
-    """FLOPs of one call (2 per multiply-add; matmul/conv/attention) in units of 1e9."""
+    """FLOPs of one call (2 per multiply-add; matmul/conv/attention) in units of 1e9.
+
+    Counted with autograd enabled and the "math" attention backend: under no_grad, nn.MultiheadAttention
+    (open_clip's ViTs) runs a fused kernel that FlopCounterMode does not see, and the fused CPU
+    scaled-dot-product kernels are not counted either; the math path decomposes into counted matmuls.
+    """
     import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+    with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
         fn(example)
     return counter.get_total_flops() / 1e9
 
