@@ -112,3 +112,6 @@ def test_cli_export_and_errors(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["export", str(checkpoint), "--out", str(tmp_path / "file")]) == 2
     assert "not a folder" in capsys.readouterr().err
+    assert main(["export", str(checkpoint), "--out", str(checkpoint)]) == 2
+    assert "checkpoint folder itself" in capsys.readouterr().err
+    assert load_model(checkpoint) is not None  # untouched

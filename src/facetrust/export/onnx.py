@@ -196,6 +196,9 @@ def export_checkpoint(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"{out} exists and is not a folder; --out must be a folder")
+    if out.resolve() == Path(checkpoint).resolve():
+        raise CheckpointError(f"--out {out} is the checkpoint folder itself; its config.json would be "
+                              "overwritten. Choose another folder")
     model = load_model(checkpoint)
     checkpoint_config = model.checkpoint_config
     images, source = load_sample_images(calib, parity_samples, splits=("val", "test"))
