@@ -24,6 +24,7 @@ def summary_rows(results: dict[str, Any], level: str = "frame") -> list[dict[str
         fastest = speed.get((role, "ort-int8")) or speed[(role, "ort-fp32")]
         rows.append({
             "model": f"{role} ({'FLIP-IT clip-tiny' if role == 'teacher' else 'MobileNetV3-S, distilled'})",
+            "input": speed[(role, "torch")]["input"],
             **{f"{name.upper()} %": _pct(metrics.get(name)) for name in SUMMARY_METRICS},
             "params (M)": f"{evaluation['params'] / 1e6:.2f}",
             "ORT b1 ms": f"{speed[(role, 'ort-fp32')]['latency_ms_p50']:.2f}",
@@ -73,7 +74,8 @@ def _species_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _bench_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [{
-        "model": r["model"], "backend": r["backend"], "batch": r["batch"], "p50 ms": r["latency_ms_p50"],
+        "model": r["model"], "backend": r["backend"], "input": r["input"], "batch": r["batch"],
+        "p50 ms": r["latency_ms_p50"],
         "p95 ms": r["latency_ms_p95"], "images/s": r["throughput_ips"], "params": r["params"],
         "GFLOPs": r["gflops"], "speed-up vs teacher": f"x{r['speedup_vs_teacher']}",
     } for r in results["bench"]["records"]]
@@ -143,8 +145,9 @@ def build_report(results: dict[str, Any], timings: dict[str, float], settings: A
     speed = Section("speed", "Speed")
     machine = results["bench"]["machine"]
     speed.text(f"Measured in one run, round-robin, on {machine.get('cpu', 'this machine')} with "
-               f"{machine.get('threads', '?')} threads; the teacher here is the demo's tiny CLIP at "
-               f"{settings.image_size} px. `facetrust bench` times the real ViT-B/16 teacher at 224 px.")
+               f"{machine.get('threads', '?')} threads; each model at its own input size. The teacher here is "
+               "the demo's tiny CLIP; `facetrust bench` times the real ViT-B/16 teacher at 224 px against the "
+               "students (docs/results.md). INT8 speed-ups are against the teacher's FP32 ONNX.")
     speed.table(_bench_rows(results), "Latency (batch 1) and throughput (batch 32)")
     sections.append(speed)
 
