@@ -40,7 +40,7 @@ class DemoSettings:
     bench_rounds: int = 30
 
     def __post_init__(self) -> None:
-        self.out = Path(self.out)
+        self.out = Path(self.out).resolve()  # step records hold paths: make them valid from any folder
         if self.quick:
             self.teacher_iterations, self.student_iterations, self.bench_rounds = 60, 20, 8
 
@@ -241,6 +241,18 @@ def step_bench(ctx: Context) -> dict[str, Any]:
     return {"machine": machine_info(torch.get_num_threads()), "records": records}
 
 
+def step_bench_real(ctx: Context) -> dict[str, Any]:
+    """The architectures at deployment size: FLIP on CLIP ViT-B/16 (224 px, random weights: the
+    architecture sets the speed) against the student's architecture, via ``facetrust bench``."""
+    from facetrust.export.bench import BenchSettings, run_benchmark
+
+    settings = BenchSettings.quick_settings(students=(STUDENT,), calib=ctx.results["data"]["manifest"])
+    if not ctx.settings.quick:
+        settings.rounds_b1 = 15
+    result = run_benchmark(settings, log=ctx.log)
+    return {"machine": result["machine"], "settings": result["settings"], "records": result["records"]}
+
+
 def step_explain(ctx: Context) -> dict[str, Any]:
     """Heatmaps on one live, one print and one replay frame of the held-out domain."""
     import facetrust
@@ -277,6 +289,7 @@ STEPS: list[tuple[str, str, Callable[[Context], dict[str, Any]]]] = [
     ("evaluate", f"evaluate both on the held-out domain '{TARGET}' (eer@val)", step_evaluate),
     ("export", "export to ONNX (FP32, INT8) with parity checks", step_export),
     ("bench", "time teacher and student side by side", step_bench),
+    ("bench_real", "time the ViT-B/16 teacher and the student architecture at 224 px", step_bench_real),
     ("explain", "explain live, print and replay samples", step_explain),
 ]
 

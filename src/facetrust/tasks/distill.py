@@ -13,7 +13,6 @@ threshold, and ``result.json``.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -29,7 +28,7 @@ from facetrust.errors import CheckpointError, ConfigError, DataError
 from facetrust.features import FeatureTaps, find_vit, token_layout, tokens_to_grid
 from facetrust.losses import distill as L
 from facetrust.tasks.distill_config import LOSS_NAMES, DistillExperiment
-from facetrust.tasks.fas import FasModule, _manifest, _protocols, predict_scores, summary_table
+from facetrust.tasks.fas import FasModule, predict_scores, run_protocol_sweep
 
 EMBEDDING_LOSSES = ("feature", "crd", "icl", "rkd_distance", "rkd_angle")
 
@@ -301,31 +300,7 @@ def distill_one(config: DistillExperiment, protocol, seed: int, df, run_dir: Pat
 
 def distill(config: DistillExperiment, out: str | None = None) -> dict[str, Any]:
     """Run every selected fold with every seed; write per-run results and a mean ± std summary."""
-    from facetrust.config import dump_config
-    from facetrust.data import read_manifest
-    from facetrust.evaluate import aggregate_seeds
-
     check_config(config)
-    if config.trainer.num_threads > 0:
-        torch.set_num_threads(config.trainer.num_threads)
-    config = copy.deepcopy(config)
-    out_dir = Path(out or config.out)
-    config.out = str(out_dir)
-    dump_config(config, out_dir)
-    df = read_manifest(_manifest(config, out_dir))
-    runs: dict[str, list[dict[str, Any]]] = {}
-    for protocol in _protocols(config, df):
-        for seed in config.seeds:
-            record = distill_one(config, protocol, seed, df, out_dir / protocol.name / f"seed{seed}")
-            if record:
-                runs.setdefault(protocol.name, []).append(record)
-    summary = {name: aggregate_seeds(records) for name, records in runs.items()}
-    result = {"out": str(out_dir), "student": config.student.name, "losses": config.losses,
-              "seeds": list(config.seeds), "summary": summary, "runs": runs}
-    (out_dir / "summary.json").write_text(json.dumps(result, indent=2, default=float))
     losses = ", ".join(f"{k} {v:g}" for k, v in config.losses.items() if v)
-    text = (f"# {config.name}: {config.student.name} distilled ({losses})\n\n"
-            f"Threshold: {config.eval.threshold}; model selection: {config.eval.select} on source validation.\n\n"
-            f"## Frame level\n\n{summary_table(summary, 'frame')}\n\n## Video level\n\n{summary_table(summary, 'video')}\n")
-    (out_dir / "summary.md").write_text(text)
-    return result
+    return run_protocol_sweep(config, distill_one, out, f"{config.name}: {config.student.name} distilled ({losses})",
+                              {"student": config.student.name, "losses": config.losses})

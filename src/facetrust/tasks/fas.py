@@ -295,8 +295,10 @@ def summary_table(summary: dict[str, Any], level: str = "frame") -> str:
     return "\n".join(rows)
 
 
-def train_fas(config: FasExperiment, out: str | None = None) -> dict[str, Any]:
-    """Run every selected fold with every seed; write per-run results and a mean ± std summary."""
+def run_protocol_sweep(config, run_one, out: str | None, title: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """Run ``run_one(config, protocol, seed, df, run_dir)`` for every selected fold and seed of a
+    training or distillation config; write the resolved config, per-run results and a mean ± std
+    summary (``summary.json``, ``summary.md``) and return the summary."""
     from facetrust.config import dump_config
     from facetrust.data import read_manifest
     from facetrust.evaluate import aggregate_seeds
@@ -311,16 +313,20 @@ def train_fas(config: FasExperiment, out: str | None = None) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {}
     for protocol in _protocols(config, df):
         for seed in config.seeds:
-            record = train_one(config, protocol, seed, df, out_dir / protocol.name / f"seed{seed}")
+            record = run_one(config, protocol, seed, df, out_dir / protocol.name / f"seed{seed}")
             if record:
                 runs.setdefault(protocol.name, []).append(record)
     summary = {name: aggregate_seeds(records) for name, records in runs.items()}
-    result = {"out": str(out_dir), "model": config.model.name, "seeds": list(config.seeds),
-              "summary": summary, "runs": runs}
+    result = {"out": str(out_dir), **extra, "seeds": list(config.seeds), "summary": summary, "runs": runs}
     (out_dir / "summary.json").write_text(json.dumps(result, indent=2, default=float))
-    strategy = config.eval.threshold
-    text = (f"# {config.name}: {config.model.name} on {config.model.clip}\n\n"
-            f"Threshold: {strategy}; model selection: {config.eval.select} on source validation.\n\n"
+    text = (f"# {title}\n\n"
+            f"Threshold: {config.eval.threshold}; model selection: {config.eval.select} on source validation.\n\n"
             f"## Frame level\n\n{summary_table(summary, 'frame')}\n\n## Video level\n\n{summary_table(summary, 'video')}\n")
     (out_dir / "summary.md").write_text(text)
     return result
+
+
+def train_fas(config: FasExperiment, out: str | None = None) -> dict[str, Any]:
+    """Run every selected fold with every seed; write per-run results and a mean ± std summary."""
+    return run_protocol_sweep(config, train_one, out, f"{config.name}: {config.model.name} on {config.model.clip}",
+                              {"model": config.model.name})
