@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,7 +27,7 @@ from facetrust.errors import CheckpointError, ConfigError, DataError
 from facetrust.features import FeatureTaps, find_vit, token_layout, tokens_to_grid
 from facetrust.losses import distill as L
 from facetrust.tasks.distill_config import LOSS_NAMES, DistillExperiment
-from facetrust.tasks.fas import FasModule, predict_scores, run_protocol_sweep
+from facetrust.tasks.fas import FasModule, build_trainer, evaluate_fold, run_protocol_sweep
 
 EMBEDDING_LOSSES = ("feature", "crd", "icl", "rkd_distance", "rkd_angle")
 
@@ -235,7 +234,6 @@ def distill_one(config: DistillExperiment, protocol, seed: int, df, run_dir: Pat
     import facetrust
     from facetrust.data import ImageDataset, split_protocol
     from facetrust.data.transforms import eval_transform, train_transform
-    from facetrust.evaluate import ScoreSet, evaluate
     from facetrust.seed import seed_everything
 
     teacher_path = Path(config.teacher.checkpoint.format(protocol=protocol.name, seed=seed))
@@ -256,14 +254,7 @@ def distill_one(config: DistillExperiment, protocol, seed: int, df, run_dir: Pat
         teacher_set = CachedImages(teacher_set) if teacher_set is not None else None
     module = DistillModule(student, teacher, config, train_set, val_set, seed, teacher_set)
     teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
-    tc = config.trainer
-    trainer = pl.Trainer(
-        max_steps=config.train.iterations, max_epochs=1, accelerator=tc.accelerator, devices=tc.devices,
-        num_nodes=tc.num_nodes, strategy=tc.strategy, precision=tc.precision,
-        val_check_interval=min(config.train.val_every, config.train.iterations), check_val_every_n_epoch=None,
-        num_sanity_val_steps=0, enable_checkpointing=False, logger=False, use_distributed_sampler=False,
-        enable_progress_bar=tc.progress_bar, enable_model_summary=False, default_root_dir=str(run_dir),
-    )
+    trainer = build_trainer(config, run_dir)
     started = time.perf_counter()
     trainer.fit(module)
     train_seconds = time.perf_counter() - started
@@ -275,12 +266,7 @@ def distill_one(config: DistillExperiment, protocol, seed: int, df, run_dir: Pat
         raise RuntimeError("the teacher's weights changed during distillation; this is a bug")
     if module.best_state is not None and config.eval.select != "last":
         student.load_state_dict(module.best_state)
-    student.cpu().eval()
-    val_scores = predict_scores(student, val_set, config.train.eval_batch_size)
-    test_scores = predict_scores(student, test_set, config.train.eval_batch_size)
-    result = evaluate(ScoreSet.from_table(test_df, test_scores, protocol.target), config.eval.threshold,
-                      val=ScoreSet.from_table(val_df, val_scores, "+".join(protocol.train_domains)),
-                      n_bootstrap=config.eval.n_bootstrap, seed=seed)
+    result = evaluate_fold(student, config, protocol, seed, (val_df, val_set), (test_df, test_set))
     frame = result.levels["frame"]
     params = sum(p.numel() for p in student.parameters())
     metadata = {"protocol": protocol.name, "sources": list(protocol.train_domains), "target": protocol.target,

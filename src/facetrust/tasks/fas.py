@@ -210,12 +210,39 @@ def predict_scores(model: torch.nn.Module, dataset, batch_size: int = 64) -> np.
     return torch.cat(out).numpy() if out else np.empty(0)
 
 
+def build_trainer(config, run_dir: Path) -> pl.Trainer:
+    """The Lightning trainer of a training or distillation run: ``train.iterations`` steps, validation
+    on source data every ``train.val_every`` steps, no Lightning checkpoints or loggers (the best
+    state is kept in memory and saved as safetensors)."""
+    tc = config.trainer
+    return pl.Trainer(
+        max_steps=config.train.iterations, max_epochs=1, accelerator=tc.accelerator, devices=tc.devices,
+        num_nodes=tc.num_nodes, strategy=tc.strategy, precision=tc.precision,
+        val_check_interval=min(config.train.val_every, config.train.iterations), check_val_every_n_epoch=None,
+        num_sanity_val_steps=0, enable_checkpointing=False, logger=False, use_distributed_sampler=False,
+        enable_progress_bar=tc.progress_bar, enable_model_summary=False, default_root_dir=str(run_dir),
+    )
+
+
+def evaluate_fold(model: torch.nn.Module, config, protocol, seed: int, val, test):
+    """Score source validation and the target with ``model`` (moved to the CPU, eval mode) and evaluate
+    the target with the threshold strategy of ``config.eval``; ``val`` and ``test`` are (table, dataset)."""
+    from facetrust.evaluate import ScoreSet, evaluate
+
+    (val_df, val_set), (test_df, test_set) = val, test
+    model.cpu().eval()
+    val_scores = predict_scores(model, val_set, config.train.eval_batch_size)
+    test_scores = predict_scores(model, test_set, config.train.eval_batch_size)
+    return evaluate(ScoreSet.from_table(test_df, test_scores, protocol.target), config.eval.threshold,
+                    val=ScoreSet.from_table(val_df, val_scores, "+".join(protocol.train_domains)),
+                    n_bootstrap=config.eval.n_bootstrap, seed=seed)
+
+
 def train_one(config: FasExperiment, protocol, seed: int, df, run_dir: Path) -> dict[str, Any]:
     """Train one fold with one seed, calibrate on source validation, save the checkpoint, test the target."""
     import facetrust
     from facetrust.data import ImageDataset, split_protocol
     from facetrust.data.transforms import eval_transform, simclr_views, train_transform
-    from facetrust.evaluate import ScoreSet, evaluate
     from facetrust.models import create_model
     from facetrust.seed import seed_everything
 
@@ -244,14 +271,7 @@ def train_one(config: FasExperiment, protocol, seed: int, df, run_dir: Path) -> 
     if config.data.cache_images:
         train_set, val_set, test_set = CachedImages(train_set), CachedImages(val_set), CachedImages(test_set)
     module = FasModule(model, config, train_set, val_set, seed)
-    tc = config.trainer
-    trainer = pl.Trainer(
-        max_steps=config.train.iterations, max_epochs=1, accelerator=tc.accelerator, devices=tc.devices,
-        num_nodes=tc.num_nodes, strategy=tc.strategy, precision=tc.precision,
-        val_check_interval=min(config.train.val_every, config.train.iterations), check_val_every_n_epoch=None,
-        num_sanity_val_steps=0, enable_checkpointing=False, logger=False, use_distributed_sampler=False,
-        enable_progress_bar=tc.progress_bar, enable_model_summary=False, default_root_dir=str(run_dir),
-    )
+    trainer = build_trainer(config, run_dir)
     started = time.perf_counter()
     trainer.fit(module)
     train_seconds = time.perf_counter() - started
@@ -259,12 +279,7 @@ def train_one(config: FasExperiment, protocol, seed: int, df, run_dir: Path) -> 
         return {}
     if module.best_state is not None and config.eval.select != "last":
         model.load_state_dict(module.best_state)
-    model.cpu().eval()
-    val_set_scores = predict_scores(model, val_set, config.train.eval_batch_size)
-    test_scores = predict_scores(model, test_set, config.train.eval_batch_size)
-    result = evaluate(ScoreSet.from_table(test_df, test_scores, protocol.target), config.eval.threshold,
-                      val=ScoreSet.from_table(val_df, val_set_scores, "+".join(protocol.train_domains)),
-                      n_bootstrap=config.eval.n_bootstrap, seed=seed)
+    result = evaluate_fold(model, config, protocol, seed, (val_df, val_set), (test_df, test_set))
     frame = result.levels["frame"]
     metadata = {"protocol": protocol.name, "sources": list(protocol.train_domains), "target": protocol.target,
                 "seed": seed, "best_step": module.best_step, "selection": config.eval.select,
