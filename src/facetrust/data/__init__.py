@@ -5,8 +5,7 @@ Names are imported lazily so that ``import facetrust.data`` does not pull in tor
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from facetrust._lazy import lazy_getattr
 
 _LAZY = {
     "make_fas_sim": "facetrust.data.sim.fas_sim",
@@ -26,9 +25,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'facetrust.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -12,8 +12,7 @@ Names are imported lazily: ``facetrust.export.runtime`` must stay importable wit
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from facetrust._lazy import lazy_getattr
 
 _LAZY = {
     "OnnxPredictor": "facetrust.export.runtime",
@@ -28,9 +27,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'facetrust.export' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
