@@ -89,7 +89,7 @@ def main() -> None:
         checkpoint = out / name / "checkpoint"
         if (checkpoint / "config.json").is_file():  # trained before: re-export only
             config = json.loads((checkpoint / "config.json").read_text())
-            threshold, last_loss = config["threshold"], config["metadata"].get("final_train_loss", float("nan"))
+            threshold, last_loss = config["threshold"], config["metadata"].get("final_train_loss")  # None: not recorded
         else:
             model, last_loss = train_student(name, manifest, args.size, args.steps, args.seed)
             _, threshold = eer(scores_of(TorchPredictor(model), val), val["label"].to_numpy())
@@ -103,21 +103,24 @@ def main() -> None:
         labels = test["label"].to_numpy()
         agreement = summary["int8"]["agreement_with_fp32"]
         rows.append({
-            "model": name, "size": args.size, "steps": args.steps, "final_train_loss": round(last_loss, 4),
+            "model": name, "size": args.size, "steps": args.steps, "final_train_loss": None if last_loss is None else round(last_loss, 4),
             "threshold_eer_val": threshold, "parity_fp32": summary["fp32"]["parity"]["max_abs_logit_diff"],
             "int8_agreement": agreement["agreement"], "agreement_samples": agreement["samples"],
             "disagreements": agreement["disagreements"], "max_abs_score_diff": agreement["max_abs_score_diff"],
+            "fp32_pixel_noise_agreement": agreement["fp32_pixel_noise_agreement"],
+            "int8_front": summary["int8"]["quantization"]["front"]["choice"],
             "test_auc_fp32": auc(test_fp32, labels), "test_auc_int8": auc(test_int8, labels),
             "test_hter_fp32": hter(test_fp32, labels, threshold), "test_hter_int8": hter(test_int8, labels, threshold),
             "seconds": round(time.time() - start, 1),
         })
         print(json.dumps(rows[-1]), flush=True)
     (out / "agreement.json").write_text(json.dumps(rows, indent=2) + "\n")
-    lines = ["| student | input | agreement INT8 vs FP32 (val+test) | max abs Δscore | test AUC FP32 → INT8 | "
-             "test HTER FP32 → INT8 |", "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| student | input | agreement INT8 vs FP32 (val+test) | FP32 vs FP32 on ±1-level pixel noise | "
+             "max abs Δscore | test AUC FP32 → INT8 | test HTER FP32 → INT8 |", "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['size']} px | {r['int8_agreement']:.2%} ({r['disagreements']} of "
-                     f"{r['agreement_samples']} differ) | {r['max_abs_score_diff']:.3f} | {r['test_auc_fp32']:.3f} → "
+                     f"{r['agreement_samples']} differ) | {r['fp32_pixel_noise_agreement']:.2%} | "
+                     f"{r['max_abs_score_diff']:.3f} | {r['test_auc_fp32']:.3f} → "
                      f"{r['test_auc_int8']:.3f} | {r['test_hter_fp32']:.3f} → {r['test_hter_int8']:.3f} |")
     (out / "agreement.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -63,6 +63,11 @@ def test_static_int8_for_a_cnn(tmp_path, fas_sim):
     config = json.loads((tmp_path / "onnx" / "int8" / "config.json").read_text())
     assert config["export"]["agreement_with_fp32"]["agreement"] == pytest.approx(same.mean())
     assert config["export"]["agreement_with_fp32"]["samples"] == len(images)
+    # The noise floor: FP32 against itself on the same images with every pixel moved by one level.
+    from facetrust.export.quantize import pixel_noise
+
+    steady = fp32.decide(fp32.scores(images)) == fp32.decide(fp32.scores(pixel_noise(images, seed=3)))
+    assert config["export"]["agreement_with_fp32"]["fp32_pixel_noise_agreement"] == pytest.approx(steady.mean())
 
 
 def test_dynamic_int8_for_a_transformer(tmp_path):
@@ -97,3 +102,132 @@ def test_static_needs_calibration(tmp_path):
     export_onnx(create_model("resnet8", embed_dim=16, image_size=32), tmp_path / "m.onnx", exporter="torchscript")
     with pytest.raises(FacetrustError, match="--calib"):
         quantize_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", mode="static", calibration=None)
+
+
+def test_int8_graph_rewrites_are_exact(tmp_path, rng):
+    """HardSwish re-fused and squeeze-excite ReduceMean -> GlobalAveragePool change no FP32 output."""
+    import onnxruntime as ort
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from facetrust.export.quantize import simplify_for_int8
+
+    model = create_model("mobilenetv3_small_100", embed_dim=16, image_size=32)
+    export_onnx(model, tmp_path / "m.onnx", exporter="torchscript")
+    quant_pre_process(str(tmp_path / "m.onnx"), str(tmp_path / "prepared.onnx"), skip_symbolic_shape=True)
+    proto = onnx.load(str(tmp_path / "prepared.onnx"))
+    before = op_counts(proto)
+    counts = simplify_for_int8(proto)
+    after = op_counts(proto)
+    # timm's MobileNetV3-Small: hard-swish activations and squeeze-excite blocks pooled by mean.
+    assert counts["hardswish"] > 0 and counts["global_average_pool"] > 0
+    assert after.get("HardSwish", 0) == before.get("HardSwish", 0) + counts["hardswish"]
+    assert after.get("HardSigmoid", 0) == before["HardSigmoid"] - counts["hardswish"]
+    assert after.get("ReduceMean", 0) == before["ReduceMean"] - counts["global_average_pool"]
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(tmp_path / "rewritten.onnx"))
+    x = rng.standard_normal((3, 3, 32, 32)).astype(np.float32)
+    reference = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"image": x})[0]
+    rewritten = ort.InferenceSession(str(tmp_path / "rewritten.onnx")).run(None, {"image": x})[0]
+    np.testing.assert_allclose(rewritten, reference, atol=1e-5)
+
+
+def test_pixel_noise_moves_every_value_by_at_most_one_level():
+    from facetrust.export.quantize import pixel_noise
+
+    image = np.array([[[0, 128, 255]] * 4] * 4, dtype=np.uint8)
+    noisy = pixel_noise([image], seed=0)[0]
+    step = noisy.astype(int) - image.astype(int)
+    assert noisy.dtype == np.uint8 and np.abs(step).max() == 1 and (step != 0).any()
+    assert noisy[..., 0].min() >= 0 and noisy[..., 2].max() <= 255  # clipped, never wrapped around
+    np.testing.assert_array_equal(pixel_noise([image], seed=0)[0], noisy)
+
+
+def _float_convs(path) -> int:
+    """Convolutions of a QDQ graph whose weights are plain floats (not behind a DequantizeLinear)."""
+    graph = onnx.load(str(path)).graph
+    dequantized = {node.output[0] for node in graph.node if node.op_type == "DequantizeLinear"}
+    return sum(node.op_type == "Conv" and node.input[1] not in dequantized for node in graph.node)
+
+
+def test_narrow_front_is_the_stem_block(tmp_path):
+    from facetrust.export.quantize import narrow_front
+
+    for name, expect_front in (("mobilenetv3_small_100", True), ("efficientnet_lite0", False)):
+        export_onnx(create_model(name, embed_dim=16, image_size=32), tmp_path / f"{name}.onnx", exporter="torchscript")
+        proto = onnx.load(str(tmp_path / f"{name}.onnx"))
+        front = narrow_front(proto)
+        assert bool(front) == expect_front, name
+        assert narrow_front(proto, max_channels=0) == []
+        if not front:  # EfficientNet-Lite0's stem already writes 32 channels
+            continue
+        nodes = list(proto.graph.node)
+        shapes = {init.name: list(init.dims) for init in proto.graph.initializer}
+        # The front is a prefix of the graph; every convolution in it reads and writes <= 16 channels,
+        # and the first convolution after it is wider.
+        assert [n.name for n in nodes[: len(front)]] == front
+        convs = [n for n in nodes[: len(front)] if n.op_type == "Conv"]
+        assert len(convs) > 1 and all(shapes[n.input[1]][0] <= 16 for n in convs)
+        after = next(n for n in nodes[len(front):] if n.op_type == "Conv")
+        group = next((a.i for a in after.attribute if a.name == "group"), 1)
+        assert max(shapes[after.input[1]][0], shapes[after.input[1]][1] * group) > 16
+
+
+def test_front_precision_choices(tmp_path, rng):
+    export_onnx(create_model("mobilenetv3_small_100", embed_dim=16, image_size=32), tmp_path / "m.onnx",
+                exporter="torchscript")
+    calibration = rng.standard_normal((8, 3, 32, 32)).astype(np.float32)
+    kept = quantize_int8(tmp_path / "m.onnx", tmp_path / "fp32front.onnx", calibration=calibration, front="fp32")
+    quantized = quantize_int8(tmp_path / "m.onnx", tmp_path / "int8front.onnx", calibration=calibration, front="int8")
+    assert kept["front"]["choice"] == "fp32" and quantized["front"]["choice"] == "int8"
+    assert _float_convs(tmp_path / "int8front.onnx") == 1  # the stem only
+    assert _float_convs(tmp_path / "fp32front.onnx") > 1
+    auto = quantize_int8(tmp_path / "m.onnx", tmp_path / "auto.onnx", calibration=calibration)
+    timings = auto["front"]["timings_ms"]
+    expected = "fp32" if timings["fp32"] <= 1.03 * timings["int8"] else "int8"
+    assert auto["front"]["choice"] == expected
+    assert _float_convs(tmp_path / "auto.onnx") == _float_convs(tmp_path / f"{expected}front.onnx")
+    with pytest.raises(FacetrustError, match="front"):
+        quantize_int8(tmp_path / "m.onnx", tmp_path / "x.onnx", calibration=calibration, front="fp16")
+
+
+def test_seven_bit_weights_give_the_reference_arithmetic(tmp_path, rng):
+    """With 7-bit weights ORT's fused integer kernels compute what the QDQ graph says, up to rounding:
+    close to the logits of the graph run op by op in float. (With 8-bit weights, on this AVX2 machine,
+    the 16-bit saturation of ``vpmaddubsw`` moved them by 18-110% of their range in the same check.)"""
+    import onnxruntime as ort
+
+    from facetrust import seed_everything
+
+    seed_everything(0)
+    export_onnx(create_model("efficientnet_lite0", embed_dim=16, image_size=32), tmp_path / "m.onnx",
+                exporter="torchscript")
+    calibration = rng.standard_normal((16, 3, 32, 32)).astype(np.float32)
+    quantize_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", calibration=calibration)
+
+    def logits(level):
+        options = ort.SessionOptions()
+        options.graph_optimization_level = level
+        return ort.InferenceSession(str(tmp_path / "q.onnx"), options).run(None, {"image": calibration})[0]
+
+    fused, reference = logits(ort.GraphOptimizationLevel.ORT_ENABLE_ALL), logits(ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    spread = np.abs(reference).max()
+    assert np.abs(fused - reference).max() < 0.15 * spread
+
+
+def test_export_cli_int8_options(tmp_path, fas_sim, capsys):
+    from facetrust.cli import main
+
+    checkpoint = save(create_model("mobilenetv3_small_100", embed_dim=16, image_size=32), tmp_path / "ckpt",
+                      threshold=0.5)
+    args = ["export", str(checkpoint), "--out", str(tmp_path / "out"), "--exporter", "torchscript", "--int8",
+            "--calib", str(fas_sim), "--int8-front", "fp32", "--int8-weights", "8bit", "--agreement-samples", "16"]
+    assert main(args) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    config = json.loads((tmp_path / "out" / "int8" / "config.json").read_text())
+    quantization = config["export"]["quantization"]
+    assert quantization["front"]["choice"] == "fp32" and quantization["reduce_range"] is False
+    assert printed["int8_agreement_with_fp32"] == config["export"]["agreement_with_fp32"]["agreement"]
+    assert 0.0 <= printed["fp32_pixel_noise_agreement"] <= 1.0
+    assert _float_convs(tmp_path / "out" / "int8" / "model.onnx") > 1
+    with pytest.raises(SystemExit):  # argparse rejects an unknown choice
+        main([*args[:-6], "--int8-front", "fp16"])

@@ -103,9 +103,11 @@ def _export_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         if "int8" in summary:
             agreement = summary["int8"]["agreement_with_fp32"]
             mode = summary["int8"]["quantization"].get("mode", "")
+            noise = agreement.get("fp32_pixel_noise_agreement")  # absent in steps saved by older versions
+            floor = "" if noise is None else f" (FP32 with itself under ±1-level pixel noise: {100 * noise:.2f}%)"
             rows.append({"model": role, "precision": f"INT8 ({mode})", "exporter": fp32.get("exporter", ""),
                          "check": f"decisions agree with FP32 on {100 * agreement['agreement']:.2f}% of "
-                                  f"{agreement['samples']} held-out images"})
+                                  f"{agreement['samples']} held-out images{floor}"})
     return rows
 
 

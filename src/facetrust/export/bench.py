@@ -173,7 +173,8 @@ def _prepare_ort(name: str, model, settings: BenchSettings, workdir: Path, data,
     int8 = make_session(int8_path, threads=settings.threads)
     fp32_extra = {"parity_max_abs_logit_diff": parity, "exporter": info["exporter"], "opset": info["opset"],
                   "onnx_mb": round(fp32_path.stat().st_size / 2**20, 2)}
-    int8_extra = {"quantization": quant["mode"], "onnx_mb": round(int8_path.stat().st_size / 2**20, 2),
+    int8_extra = {"quantization": quant["mode"], "int8_front": (quant.get("front") or {}).get("choice"),
+                  "onnx_mb": round(int8_path.stat().st_size / 2**20, 2),
                   "int8_agreement": None, "agreement_samples": 0}
     # Agreement costs 3 passes over the images; on the ViT-B/16 teacher that is minutes on 2 cores and
     # says little with random weights, so it is measured on the students only.
@@ -183,7 +184,9 @@ def _prepare_ort(name: str, model, settings: BenchSettings, workdir: Path, data,
         agreement = decision_agreement(onnx_scores(fp32, test), onnx_scores(int8, test), threshold)
         int8_extra.update({"int8_agreement": agreement["agreement"], "agreement_samples": agreement["samples"],
                            "agreement_images": f"fas-sim test split ({manifest}); threshold = FP32 EER on val"})
-    log(f"{name}: exporter {info['exporter']}, parity {parity:.2e}, int8 {mode}, "
+    timed = (quant.get("front") or {}).get("timings_ms")
+    front = f" (narrow front {int8_extra['int8_front']}; timed ms: {timed})" if timed else ""
+    log(f"{name}: exporter {info['exporter']}, parity {parity:.2e}, int8 {mode}{front}, "
         f"agreement {int8_extra['int8_agreement']} on {int8_extra['agreement_samples']} fas-sim test images")
     return [Runner(name, "ort-fp32", ort_call(fp32), 0, 0.0, fp32_extra),
             Runner(name, "ort-int8", ort_call(int8), 0, 0.0, int8_extra)]
@@ -318,7 +321,9 @@ def render_markdown(result: dict[str, Any]) -> str:
         ratio = int8["latency_ms_p50"] / fp32["latency_ms_p50"]
         agreement = ("not measured" if int8["int8_agreement"] is None
                      else f"{int8['int8_agreement']:.2%} ({int8['agreement_samples']} images)")
-        lines.append(f"| {m} | {int8['quantization']} | {ratio:.2f} | {agreement} | "
+        front = int8.get("int8_front")
+        scheme = int8["quantization"] + (f", front {front}" if front in ("fp32", "int8") else "")
+        lines.append(f"| {m} | {scheme} | {ratio:.2f} | {agreement} | "
                      f"{fp32['onnx_mb']} → {int8['onnx_mb']} |")
     lines += ["", f"Agreement: {next((r['agreement_images'] for r in records if 'agreement_images' in r), '')}."]
     return "\n".join(lines) + "\n"

@@ -180,6 +180,8 @@ def export_checkpoint(
     calib: str | os.PathLike | None = None,
     int8: bool = False,
     int8_mode: str = "auto",
+    int8_front: str = "auto",
+    int8_reduce_range: bool = True,
     opset: int | None = None,
     exporter: str = "auto",
     tolerance: float = FP32_TOLERANCE,
@@ -225,7 +227,8 @@ def export_checkpoint(
         from facetrust.export.quantize import export_int8
 
         summary["int8"] = export_int8(
-            model, out, checkpoint_config, export_info, calib=calib, mode=int8_mode,
+            model, out, checkpoint_config, export_info, calib=calib, mode=int8_mode, front=int8_front,
+            reduce_range=int8_reduce_range,
             calib_samples=calib_samples, agreement_samples=agreement_samples, log=log,
         )
     return summary
