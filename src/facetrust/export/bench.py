@@ -289,7 +289,7 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['threads']} thread(s) for PyTorch "
         f"and ONNX Runtime; torch {machine['torch']}, onnxruntime {machine['onnxruntime']}, Python "
-        f"{machine['python']}; load average at start {load} (other processes shared the CPU); "
+        f"{machine['python']}; load average at start {load}; "
         f"{machine['date_utc']} UTC. Teacher: FLIP-IT on CLIP {settings['clip']} at "
         f"{settings.get('image_size', '?')} px, random weights. Rounds: {settings['rounds_b1']} at batch 1, "
         f"{settings['rounds_bn']} at batch {batch}, interleaved round-robin.",
