@@ -349,8 +349,7 @@ def decision_agreement(fp32_scores: np.ndarray, int8_scores: np.ndarray, thresho
 def export_int8(
     model, out: Path, checkpoint_config: dict[str, Any], fp32_info: dict[str, Any], *,
     calib: str | os.PathLike | None, mode: str = "auto", front: str = "auto", reduce_range: bool = True,
-    calib_samples: int = 64,
-    agreement_samples: int = 256, log=print,
+    calib_samples: int = 64, agreement_samples: int = 256, log=print,
 ) -> dict[str, Any]:
     """Write ``out/int8`` (``model.onnx`` + ``config.json``) from ``out/model.onnx`` and report the
     agreement of its decisions with FP32 on held-out images (val/test split of ``calib``)."""
@@ -369,14 +368,14 @@ def export_int8(
                          reduce_range=reduce_range)
     held_out, held_source = load_sample_images(calib, agreement_samples, seed=2, splits=("val", "test"))
     batch = preprocess_images(held_out, model.preprocess)
-    fp32_scores = onnx_scores(make_session(out / ONNX_FILE), batch)
+    fp32_session = make_session(out / ONNX_FILE)
+    fp32_scores = onnx_scores(fp32_session, batch)
     int8_scores = onnx_scores(make_session(folder / ONNX_FILE), batch)
     threshold = checkpoint_config.get("threshold")
     threshold_note = "stored threshold"
     if threshold is None:
         threshold, threshold_note = 0.5, "no stored threshold: 0.5"
-    noise_scores = onnx_scores(make_session(out / ONNX_FILE),
-                               preprocess_images(pixel_noise(held_out, seed=3), model.preprocess))
+    noise_scores = onnx_scores(fp32_session, preprocess_images(pixel_noise(held_out, seed=3), model.preprocess))
     noise_floor = decision_agreement(fp32_scores, noise_scores, threshold)
     agreement = {**decision_agreement(fp32_scores, int8_scores, threshold), "images": held_source,
                  "threshold_source": threshold_note,
