@@ -1,5 +1,5 @@
 def register(subparsers) -> None:
-    p = subparsers.add_parser("serve", help="run the HTTP service")
+    p = subparsers.add_parser("serve", help="HTTP service (not built yet: exits with status 1)")
     p.set_defaults(func=run)
 
 
