@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--subjects", type=int, default=10, help="fas-sim subjects per camera")
     parser.add_argument("--models", default=",".join(CNN_STUDENTS))
     args = parser.parse_args()
 
@@ -80,7 +81,7 @@ def main() -> None:
     out = Path(args.out)
     manifest = out / "fas-sim" / "manifest.csv"
     if not manifest.is_file():
-        manifest = make_fas_sim(out / "fas-sim", seed=args.seed, image_size=args.size, subjects_per_domain=10)
+        manifest = make_fas_sim(out / "fas-sim", seed=args.seed, image_size=args.size, subjects_per_domain=args.subjects)
     df = read_manifest(manifest)
     val, test = df[df["split"] == "val"], df[df["split"] == "test"]
     rows = []
