@@ -300,19 +300,14 @@ def _quantize_static(prepared: Path, out: Path, calibration: np.ndarray, per_cha
 
 def time_models(paths: dict[str, Path], batch: np.ndarray, rounds: int = 30, warmup: int = 3) -> dict[str, float]:
     """Median milliseconds per call of each ONNX file on ``batch``: one thread, calls interleaved
-    round-robin so that load from other processes hits every model alike."""
-    import time
+    round-robin (``facetrust.export.bench.time_round_robin``) so that load from other processes hits
+    every model alike."""
+    from facetrust.export.bench import Runner, ort_call, time_round_robin
 
-    sessions = {name: make_session(path, threads=1) for name, path in paths.items()}
+    runners = [Runner(name, "ort", ort_call(make_session(path, threads=1)), 0, 0.0) for name, path in paths.items()]
     feed = np.ascontiguousarray(batch, dtype=np.float32)
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for round_index in range(warmup + rounds):
-        for name, session in sessions.items():
-            start = time.perf_counter()
-            session.run(None, {INPUT_NAME: feed})
-            if round_index >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(values)) * 1000.0 for name, values in times.items()}
+    times = time_round_robin(runners, feed, rounds, warmup, progress=False, label="front")
+    return {runner.model: float(np.median(seconds)) * 1000.0 for runner, seconds in zip(runners, times, strict=True)}
 
 
 def pixel_noise(images: list[np.ndarray], seed: int = 0, levels: int = 1) -> list[np.ndarray]:
