@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 
-def profile(path: Path, batch: np.ndarray, runs: int, prefix: Path) -> dict[str, tuple[str, float]]:
-    """Node name -> (op type, mean microseconds per run) from ORT's profiler."""
+def profile(path: Path, batch: np.ndarray, runs: int, prefix: Path, warmup: int = 3) -> dict[str, tuple[str, float]]:
+    """Node name -> (op type, mean microseconds per run) from ORT's profiler, over the last ``runs`` of
+    ``warmup + runs`` calls (the first calls pay one-off allocation and packing)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -31,26 +32,16 @@ def profile(path: Path, batch: np.ndarray, runs: int, prefix: Path) -> dict[str,
     options.enable_profiling = True
     options.profile_file_prefix = str(prefix)
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    for _ in range(3):
-        session.run(None, {"image": batch})
-    trace = Path(session.end_profiling())  # warm-up calls are profiled too: restart
-    trace.unlink()
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    session.run(None, {"image": batch})
-    first = Path(session.end_profiling())
-    first.unlink()
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    for _ in range(runs):
+    for _ in range(warmup + runs):
         session.run(None, {"image": batch})
     trace = Path(session.end_profiling())
-    totals: dict[str, list] = {}
-    for event in json.loads(trace.read_text()):
+    durations: dict[str, tuple[str, list[float]]] = {}
+    for event in json.loads(trace.read_text()):  # events of a node come in call order
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
             name = event["name"][: -len("_kernel_time")]
-            record = totals.setdefault(name, [event["args"]["op_name"], 0.0])
-            record[1] += event["dur"] / runs
+            durations.setdefault(name, (event["args"]["op_name"], []))[1].append(event["dur"])
     trace.unlink()
-    return {name: (op, us) for name, (op, us) in totals.items()}
+    return {name: (op, sum(times[-runs:]) / runs) for name, (op, times) in durations.items()}
 
 
 def kind_of(name: str, op: str) -> str:
