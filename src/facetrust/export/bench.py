@@ -173,7 +173,8 @@ def _prepare_ort(name: str, model, settings: BenchSettings, workdir: Path, data,
     int8 = make_session(int8_path, threads=settings.threads)
     fp32_extra = {"parity_max_abs_logit_diff": parity, "exporter": info["exporter"], "opset": info["opset"],
                   "onnx_mb": round(fp32_path.stat().st_size / 2**20, 2)}
-    int8_extra = {"quantization": quant["mode"], "int8_front": (quant.get("front") or {}).get("choice"),
+    front_info = quant.get("front") or {}  # static mode only
+    int8_extra = {"quantization": quant["mode"], "int8_front": front_info.get("choice"),
                   "onnx_mb": round(int8_path.stat().st_size / 2**20, 2),
                   "int8_agreement": None, "agreement_samples": 0}
     # Agreement costs 3 passes over the images; on the ViT-B/16 teacher that is minutes on 2 cores and
@@ -184,8 +185,8 @@ def _prepare_ort(name: str, model, settings: BenchSettings, workdir: Path, data,
         agreement = decision_agreement(onnx_scores(fp32, test), onnx_scores(int8, test), threshold)
         int8_extra.update({"int8_agreement": agreement["agreement"], "agreement_samples": agreement["samples"],
                            "agreement_images": f"fas-sim test split ({manifest}); threshold = FP32 EER on val"})
-    timed = (quant.get("front") or {}).get("timings_ms")
-    front = f" (narrow front {int8_extra['int8_front']}; timed ms: {timed})" if timed else ""
+    timed = front_info.get("timings_ms")
+    front = f" (narrow front {front_info['choice']}; timed ms: {timed})" if timed else ""
     log(f"{name}: exporter {info['exporter']}, parity {parity:.2e}, int8 {mode}{front}, "
         f"agreement {int8_extra['int8_agreement']} on {int8_extra['agreement_samples']} fas-sim test images")
     return [Runner(name, "ort-fp32", ort_call(fp32), 0, 0.0, fp32_extra),
