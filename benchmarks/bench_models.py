@@ -7,6 +7,11 @@ checked; static INT8 calibrated on the train split) and report how often the INT
 with FP32 on the val + test images, plus AUC/HTER of both on test.
 
     .venv/bin/python benchmarks/bench_models.py --out runs/int8_agreement [--steps 300 --size 64]
+        [--subjects 25] [--agreement-target 0.99]
+
+With ``--agreement-target`` the export keeps the shortest FP32 prefix that reaches the target on the
+val images, reports agreement on the test images only, and times that mixed graph against FP32 at
+64 px (the trained model) and at ``--time-size`` px (the architecture with random weights).
 """
 
 from __future__ import annotations
@@ -52,6 +57,28 @@ def train_student(name: str, manifest: Path, size: int, steps: int, seed: int):
     return model.eval(), float(loss)
 
 
+def time_at_size(name: str, size: int, manifest: Path, fp32_convs: int, out: Path, rounds: int = 60) -> float:
+    """INT8 / FP32 time (ORT, batch 1, one thread, interleaved) of the architecture at ``size`` px with
+    random weights and the same FP32 prefix: the speed the deployed 224 px student would have."""
+    import torch
+
+    import facetrust
+    from facetrust.data import read_image, read_manifest
+    from facetrust.export.onnx import export_onnx
+    from facetrust.export.quantize import quantize_int8, time_models
+    from facetrust.predictor import preprocess_images
+
+    torch.manual_seed(0)
+    model = facetrust.create_model(name, embed_dim=512, image_size=size).eval()
+    train = read_manifest(manifest).query("split == 'train'").sample(32, random_state=0)
+    calibration = preprocess_images([read_image(p) for p in train["abs_path"]], model.preprocess)
+    folder = out / name / f"timing_{size}px"
+    export_onnx(model, folder / "model.onnx", exporter="torchscript")
+    quantize_int8(folder / "model.onnx", folder / "int8.onnx", calibration=calibration, fp32_convs=fp32_convs)
+    timings = time_models({"fp32": folder / "model.onnx", "int8": folder / "int8.onnx"}, calibration[:1], rounds=rounds)
+    return round(timings["int8"] / timings["fp32"], 3)
+
+
 def scores_of(predictor, df) -> np.ndarray:
     from facetrust.data import read_image
 
@@ -66,6 +93,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--subjects", type=int, default=10, help="fas-sim subjects per camera")
     parser.add_argument("--models", default=",".join(CNN_STUDENTS))
+    parser.add_argument("--agreement-target", type=float, default=None,
+                        help="export with --int8-agreement TARGET: FP32 prefix chosen on val, agreement on test; "
+                        "the chosen INT8 graph is then also timed against FP32 at --time-size px (random weights)")
+    parser.add_argument("--time-size", type=int, default=224)
     args = parser.parse_args()
 
     import torch
@@ -98,7 +129,8 @@ def main() -> None:
                            metadata={"data": str(manifest), "steps": args.steps, "seed": args.seed,
                                      "final_train_loss": last_loss})
         summary = export_checkpoint(checkpoint, out / name / "onnx", calib=manifest, int8=True,
-                                    exporter="torchscript", agreement_samples=len(val) + len(test))
+                                    exporter="torchscript", agreement_samples=len(val) + len(test),
+                                    int8_agreement=args.agreement_target)
         fp32, int8 = OnnxPredictor(out / name / "onnx"), OnnxPredictor(out / name / "onnx" / "int8")
         test_fp32, test_int8 = scores_of(fp32, test), scores_of(int8, test)
         labels = test["label"].to_numpy()
@@ -114,15 +146,27 @@ def main() -> None:
             "test_hter_fp32": hter(test_fp32, labels, threshold), "test_hter_int8": hter(test_int8, labels, threshold),
             "seconds": round(time.time() - start, 1),
         })
+        prefix = summary["int8"]["quantization"].get("fp32_prefix")
+        if prefix:
+            rows[-1].update({"fp32_convs": prefix["fp32_convs"], "total_convs": prefix["total_convs"],
+                             "val_agreement_tried": prefix["tried"],
+                             "int8_vs_fp32_time": prefix["int8_vs_fp32_time"],
+                             f"int8_vs_fp32_time_{args.time_size}px": time_at_size(name, args.time_size, manifest,
+                                                                                   prefix["fp32_convs"], out)})
         print(json.dumps(rows[-1]), flush=True)
     (out / "agreement.json").write_text(json.dumps(rows, indent=2) + "\n")
-    lines = ["| student | input | agreement INT8 vs FP32 (val+test) | FP32 vs FP32 on ±1-level pixel noise | "
-             "max abs Δscore | test AUC FP32 → INT8 | test HTER FP32 → INT8 |", "|---|---:|---:|---:|---:|---:|---:|"]
+    held_out = "test; FP32 prefix chosen on val" if args.agreement_target else "val+test"
+    prefix_head = f" FP32 convs | INT8/FP32 time {args.size} px, {args.time_size} px |" if args.agreement_target else ""
+    lines = [f"| student | input | agreement INT8 vs FP32 ({held_out}) | FP32 vs FP32 on ±1-level pixel noise | "
+             f"max abs Δscore | test AUC FP32 → INT8 | test HTER FP32 → INT8 |{prefix_head}",
+             "|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.agreement_target else "")]
     for r in rows:
+        prefix_cells = (f" {r['fp32_convs']} of {r['total_convs']} | {r['int8_vs_fp32_time']:.2f}, "
+                        f"{r[f'int8_vs_fp32_time_{args.time_size}px']:.2f} |") if "fp32_convs" in r else ""
         lines.append(f"| {r['model']} | {r['size']} px | {r['int8_agreement']:.2%} ({r['disagreements']} of "
                      f"{r['agreement_samples']} differ) | {r['fp32_pixel_noise_agreement']:.2%} | "
                      f"{r['max_abs_score_diff']:.3f} | {r['test_auc_fp32']:.3f} → "
-                     f"{r['test_auc_int8']:.3f} | {r['test_hter_fp32']:.3f} → {r['test_hter_int8']:.3f} |")
+                     f"{r['test_auc_int8']:.3f} | {r['test_hter_fp32']:.3f} → {r['test_hter_int8']:.3f} |{prefix_cells}")
     (out / "agreement.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -231,3 +231,129 @@ def test_export_cli_int8_options(tmp_path, fas_sim, capsys):
     assert _float_convs(tmp_path / "out" / "int8" / "model.onnx") > 1
     with pytest.raises(SystemExit):  # argparse rejects an unknown choice
         main([*args[:-6], "--int8-front", "fp16"])
+
+
+def _live_after(proto, index: int) -> set[str]:
+    """Naive reference: activation tensors made at or before node ``index`` and read after it."""
+    nodes = list(proto.graph.node)
+    constants = {init.name for init in proto.graph.initializer}
+    constants |= {out for node in nodes if node.op_type == "Constant" for out in node.output}
+    made = {i.name for i in proto.graph.input} | {out for node in nodes[: index + 1] for out in node.output}
+    read_later = {name for node in nodes[index + 1:] for name in node.input} | {o.name for o in proto.graph.output}
+    return {name for name in made & read_later if name not in constants}
+
+
+def test_prefix_cuts_match_a_naive_liveness_check(tmp_path):
+    from onnx import TensorProto, helper
+
+    from facetrust.export.quantize import prefix_cuts
+
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [1, 1, 1, 1], [1.0])
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="A"), helper.make_node("Relu", ["a"], ["r"], name="R"),
+             helper.make_node("Conv", ["r", "w"], ["b"], name="B"), helper.make_node("Add", ["b", "r"], ["s"], name="S"),
+             helper.make_node("Conv", ["s", "w"], ["y"], name="C")]
+    info = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 1, 2, 2]) for n in ("x", "y")]
+    toy = helper.make_model(helper.make_graph(nodes, "toy", [info[0]], [info[1]], [weight]))
+    # After B two tensors are live (r for the residual add, and b): no cut there.
+    assert prefix_cuts(toy) == [(0, 1), (1, 1), (3, 2), (4, 3)]
+    export_onnx(create_model("mobilenetv3_small_100", embed_dim=16, image_size=32), tmp_path / "m.onnx",
+                exporter="torchscript")
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    cuts = dict(prefix_cuts(proto))
+    convs = np.cumsum([node.op_type == "Conv" for node in proto.graph.node])
+    for index in range(len(proto.graph.node)):
+        expected = convs[index] > 0 and len(_live_after(proto, index)) == 1
+        assert (index in cuts) == expected, proto.graph.node[index].name
+        if expected:
+            assert cuts[index] == convs[index]
+
+
+def test_fp32_prefix_fixed_and_searched(tmp_path, rng):
+    export_onnx(create_model("mobilenetv3_small_100", embed_dim=16, image_size=32), tmp_path / "m.onnx",
+                exporter="torchscript")
+    calibration = rng.standard_normal((8, 3, 32, 32)).astype(np.float32)
+    fixed = quantize_int8(tmp_path / "m.onnx", tmp_path / "fixed.onnx", calibration=calibration, fp32_convs=5)
+    prefix = fixed["fp32_prefix"]
+    assert prefix["fp32_convs"] == 5 and prefix["total_convs"] == _ops(tmp_path / "m.onnx")["Conv"]
+    float_fixed = _float_convs(tmp_path / "fixed.onnx")
+    assert float_fixed >= 5  # the prefix runs to the first block boundary after 5 convolutions
+
+    # A stand-in for the held-out agreement that grows with the FP32 part of the file.
+    calls: list[int] = []
+
+    def agreement_of(path) -> float:
+        calls.append(_float_convs(path))
+        return min(1.0, 0.80 + 0.02 * _float_convs(path))
+
+    searched = quantize_int8(tmp_path / "m.onnx", tmp_path / "searched.onnx", calibration=calibration,
+                             agreement_of=agreement_of, agreement_target=0.9)
+    prefix = searched["fp32_prefix"]
+    tried = {int(k): v for k, v in prefix["tried"].items()}
+    candidates, chosen = prefix["candidates"], prefix["fp32_convs"]
+    assert prefix["reached"] and tried[chosen] >= 0.9
+    # The smallest boundary that reaches the target: the one before it was tried and falls short.
+    position = candidates.index(chosen)
+    assert position > 0 and tried[candidates[position - 1]] < 0.9
+    assert len(calls) == len(tried) <= 2 + int(np.ceil(np.log2(len(candidates))))  # bisection, not a scan
+    assert 0.80 + 0.02 * _float_convs(tmp_path / "searched.onnx") == pytest.approx(tried[chosen])
+    unreachable = quantize_int8(tmp_path / "m.onnx", tmp_path / "u.onnx", calibration=calibration,
+                                agreement_of=lambda path: 0.5, agreement_target=0.99)
+    assert unreachable["fp32_prefix"]["reached"] is False
+    assert unreachable["fp32_prefix"]["fp32_convs"] == max(int(k) for k in unreachable["fp32_prefix"]["tried"])
+    with pytest.raises(FacetrustError, match="fp32_convs"):
+        quantize_int8(tmp_path / "m.onnx", tmp_path / "x.onnx", calibration=calibration, fp32_convs=10_000)
+
+
+def test_export_cli_agreement_target(tmp_path, fas_sim, capsys):
+    from facetrust.cli import main
+
+    checkpoint = save(create_model("mobilenetv3_small_100", embed_dim=16, image_size=32), tmp_path / "ckpt",
+                      threshold=0.5)
+    args = ["export", str(checkpoint), "--out", str(tmp_path / "out"), "--exporter", "torchscript", "--int8",
+            "--calib", str(fas_sim), "--agreement-samples", "16", "--int8-agreement", "0.99"]
+    assert main(args) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    export = json.loads((tmp_path / "out" / "int8" / "config.json").read_text())["export"]
+    prefix = export["quantization"]["fp32_prefix"]
+    assert printed["fp32_convs"] == prefix["fp32_convs"] and prefix["target"] == 0.99
+    assert printed["int8_vs_fp32_time"] > 0
+    # Each prefix tried is judged by the smaller of its counted and its smooth val agreement.
+    for convs, value in prefix["tried"].items():
+        detail = prefix["val_agreement"][convs]
+        assert value == pytest.approx(min(detail["counted"], detail["expected"]), abs=1e-6)
+    assert "test split" in export["agreement_with_fp32"]["images"]
+    # The reported agreement is recomputed on the test images with the stored threshold.
+    from facetrust.data import read_image, read_manifest
+
+    df = read_manifest(fas_sim)
+    test = df[df["split"] == "test"].sample(frac=1.0, random_state=2)["abs_path"][:16]
+    images = [read_image(p) for p in test]
+    fp32 = OnnxPredictor(tmp_path / "out").scores(images)
+    int8 = OnnxPredictor(tmp_path / "out" / "int8").scores(images)
+    assert printed["int8_agreement_with_fp32"] == pytest.approx(decision_agreement(fp32, int8, 0.5)["agreement"])
+    assert main([*args[:-1], "1.5"]) != 0
+    assert "--int8-agreement 1.5" in capsys.readouterr().err
+    # Without val and test splits there is nothing honest to choose on and report on.
+    import pandas as pd
+
+    rows = pd.read_csv(fas_sim)
+    train_only = fas_sim.parent / "train_only.csv"
+    rows[rows["split"] == "train"].to_csv(train_only, index=False)
+    assert main([*args[:7], "--calib", str(train_only), *args[9:]]) != 0
+    assert "val and test splits" in capsys.readouterr().err
+
+
+def test_expected_agreement_matches_monte_carlo(rng):
+    from facetrust.export.quantize import expected_agreement, log_odds
+
+    fp32 = rng.normal(0.0, 3.0, 400)
+    int8 = fp32 + rng.normal(0.1, 0.8, 400)
+    threshold = 0.3
+    spread = np.std(int8 - fp32)
+    cut = np.log(threshold / (1 - threshold))
+    assert log_odds(threshold) == pytest.approx(cut)
+    draws = fp32[None, :] + rng.normal(0.0, spread, (4000, 400))  # Gaussian errors of the same spread
+    monte_carlo = ((draws >= cut) == (fp32 >= cut)[None, :]).mean()
+    assert expected_agreement(fp32, int8, threshold) == pytest.approx(monte_carlo, abs=2e-3)
+    assert expected_agreement(fp32, fp32, threshold) == 1.0
+    assert expected_agreement(fp32 + 100.0, fp32 + 100.5, threshold) > 0.999999

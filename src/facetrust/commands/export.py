@@ -24,6 +24,10 @@ def register(subparsers) -> None:
     p.add_argument("--int8-weights", choices=("7bit", "8bit"), default="7bit",
                    help="static INT8 weight range: 7bit gives the same numbers on every x86 CPU (8-bit "
                    "weights saturate in AVX2 kernels without VNNI); default 7bit")
+    p.add_argument("--int8-agreement", type=float, default=None, metavar="TARGET",
+                   help="static INT8: keep the shortest leading part of the CNN in FP32 that makes INT8 agree "
+                   "with FP32 on at least TARGET (e.g. 0.99) of the --calib val-split decisions; the agreement "
+                   "is then reported on the test split and INT8 is timed against FP32 (it costs speed)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's, 18 / 17)")
     p.add_argument("--exporter", choices=("auto", "dynamo", "torchscript"), default="auto",
                    help="auto: torch.export-based exporter, TorchScript if it fails (default)")
@@ -40,6 +44,8 @@ def run(args) -> int:
     from facetrust.errors import FacetrustError
     from facetrust.export.onnx import export_checkpoint
 
+    if args.int8_agreement is not None and not 0.0 < args.int8_agreement <= 1.0:
+        raise FacetrustError(f"--int8-agreement {args.int8_agreement}: give a share of decisions in (0, 1], e.g. 0.99")
     if args.int8 and args.calib is None:
         print("warning: --int8 without --calib: agreement with FP32 is measured on random images and a "
               "CNN cannot be calibrated (static INT8 needs --calib)", file=sys.stderr)
@@ -47,6 +53,7 @@ def run(args) -> int:
         summary = export_checkpoint(
             args.checkpoint, args.out, calib=args.calib, int8=args.int8, int8_mode=args.int8_mode,
             int8_front=args.int8_front, int8_reduce_range=args.int8_weights == "7bit",
+            int8_agreement=args.int8_agreement,
             opset=args.opset, exporter=args.exporter, tolerance=args.tolerance,
             calib_samples=args.calib_samples, agreement_samples=args.agreement_samples,
         )
@@ -58,6 +65,9 @@ def run(args) -> int:
         print(f"wrote {info['folder']} ({precision})")
     if args.int8:
         agreement = summary["int8"]["agreement_with_fp32"]
+        prefix = summary["int8"]["quantization"].get("fp32_prefix") or {}
         print(json.dumps({"int8_agreement_with_fp32": agreement["agreement"],
-                          "fp32_pixel_noise_agreement": agreement["fp32_pixel_noise_agreement"]}))
+                          "fp32_pixel_noise_agreement": agreement["fp32_pixel_noise_agreement"],
+                          **({"fp32_convs": prefix["fp32_convs"], "total_convs": prefix["total_convs"],
+                              "int8_vs_fp32_time": prefix.get("int8_vs_fp32_time")} if prefix else {})}))
     return 0

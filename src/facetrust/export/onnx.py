@@ -182,6 +182,7 @@ def export_checkpoint(
     int8_mode: str = "auto",
     int8_front: str = "auto",
     int8_reduce_range: bool = True,
+    int8_agreement: float | None = None,
     opset: int | None = None,
     exporter: str = "auto",
     tolerance: float = FP32_TOLERANCE,
@@ -228,7 +229,7 @@ def export_checkpoint(
 
         summary["int8"] = export_int8(
             model, out, checkpoint_config, export_info, calib=calib, mode=int8_mode, front=int8_front,
-            reduce_range=int8_reduce_range,
+            reduce_range=int8_reduce_range, agreement_target=int8_agreement,
             calib_samples=calib_samples, agreement_samples=agreement_samples, log=log,
         )
     return summary

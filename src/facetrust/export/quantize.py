@@ -8,7 +8,8 @@ MatMul/Gemm nodes means a CNN. The classifier head (the last two weighted layers
 projection and cosine classifier) stays in FP32 in both modes: it is tiny, and quantizing unit-norm
 embeddings against class text embeddings moves scores that sit near the threshold. Static mode also
 keeps the stem in FP32, may keep the narrow front (the first block) when that is faster here, and gives
-weights 7 bits so that AVX2 kernels do not saturate (``quantize_int8``).
+weights 7 bits so that AVX2 kernels do not saturate (``quantize_int8``). For agreement rather than
+speed, a longer FP32 prefix can be searched on validation images (``agreement_of``).
 
 Decisions must survive quantization: ``decision_agreement`` compares FP32 and INT8 live/spoof
 decisions at the stored threshold on held-out images, and ``pixel_noise`` gives the scale to read it
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +168,31 @@ def narrow_front(proto, max_channels: int = 16) -> list[str]:
     return []
 
 
+def prefix_cuts(proto) -> list[tuple[int, int]]:
+    """``(node index, convolutions up to it)`` for every node after which exactly one activation tensor
+    is still needed: the places where a leading part of a CNN can end (block boundaries, and every
+    step of a plain chain). Used to keep the first ``n`` convolutions of a network in FP32."""
+    nodes = list(proto.graph.node)
+    constants = {init.name for init in proto.graph.initializer}
+    constants |= {out for node in nodes if node.op_type == "Constant" for out in node.output}
+    last_use: dict[str, int] = {}
+    for index, node in enumerate(nodes):
+        for name in node.input:
+            if name and name not in constants:
+                last_use[name] = index
+    for output in proto.graph.output:
+        last_use[output.name] = len(nodes)
+    live = {i.name for i in proto.graph.input if i.name not in constants}
+    cuts, convs = [], 0
+    for index, node in enumerate(nodes):
+        live -= {name for name in node.input if last_use.get(name) == index}
+        live |= {out for out in node.output if out and last_use.get(out, -1) > index}
+        convs += node.op_type == "Conv"
+        if convs and len(live) == 1:
+            cuts.append((index, convs))
+    return cuts
+
+
 def _name_nodes(proto) -> None:
     """Give every node a unique name (the quantizer addresses nodes by name)."""
     seen: set[str] = set()
@@ -204,6 +231,9 @@ def quantize_int8(
     reduce_range: bool = True,
     front: str = "auto",
     front_channels: int = 16,
+    fp32_convs: int = 0,
+    agreement_of: Callable[[Path], float] | None = None,
+    agreement_target: float = 0.99,
 ) -> dict[str, Any]:
     """Quantize an ONNX file to INT8 with ONNX Runtime; static mode needs ``calibration`` (N, C, H, W).
 
@@ -221,8 +251,17 @@ def quantize_int8(
     numbers there than on a VNNI CPU; with 7 bits the kernels match the QDQ graph up to rounding.
     Exact graph rewrites (``simplify_for_int8``) run before quantization.
 
+    Mixed precision (static mode): ``fp32_convs`` > 0 keeps the network up to the first block boundary
+    (``prefix_cuts``) after its first ``fp32_convs`` convolutions in FP32 instead of the front. With
+    ``agreement_of`` (a function from an INT8 file to its decision agreement with FP32 on held-out
+    images) the shortest such FP32 prefix that reaches ``agreement_target`` is searched by bisection over
+    the block boundaries (agreement grows with the prefix); the longest one tried is kept when none
+    reaches it. On the fas-sim students the early, high-resolution activations are where INT8 flips
+    decisions, and also where INT8 kernels gain most time: this trades speed for agreement.
+
     Returns ``{"mode", "format", "per_channel", "reduce_range", "calibration_images",
-    "excluded_nodes", "graph_rewrites", "front"}`` (``front``: choice, nodes, timings).
+    "excluded_nodes", "graph_rewrites", "front", "fp32_prefix"}`` (``front``: choice, nodes, timings;
+    ``fp32_prefix``: convolutions kept, of how many, and the search).
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -266,7 +305,13 @@ def quantize_int8(
 
         front_info: dict[str, Any] = {"nodes": len(front_nodes), "choice": "int8" if front_nodes else "none",
                                       "timings_ms": None}
-        if not front_nodes or front == "int8":
+        prefix_info = None
+        if fp32_convs > 0 or agreement_of is not None:
+            prefix_info, prefix_nodes = _fp32_prefix(prepared_proto, quantize, Path(int8_path), Path(tmp), fp32_convs,
+                                                     agreement_of, agreement_target)
+            excluded = sorted(set(excluded) | set(prefix_nodes))
+            front_info["choice"] = "in fp32 prefix" if prefix_nodes else "int8"
+        elif not front_nodes or front == "int8":
             quantize(Path(int8_path), [])
         elif front == "fp32":
             quantize(Path(int8_path), front_nodes)
@@ -283,7 +328,60 @@ def quantize_int8(
             excluded = sorted(set(excluded) | set(front_nodes))
     return {"mode": mode, "format": "QDQ static (uint8 activations, int8 weights, MinMax calibration)",
             "per_channel": per_channel, "reduce_range": reduce_range, "calibration_images": int(len(calibration)),
-            "excluded_nodes": len(excluded), "graph_rewrites": rewrites, "front": front_info}
+            "excluded_nodes": len(excluded), "graph_rewrites": rewrites, "front": front_info,
+            "fp32_prefix": prefix_info}
+
+
+def _fp32_prefix(proto, quantize: Callable[[Path, list[str]], None], out: Path, tmp: Path, fp32_convs: int,
+                 agreement_of: Callable[[Path], float] | None, target: float) -> tuple[dict[str, Any], list[str]]:
+    """Write ``out`` with a leading FP32 part (fixed, or searched for ``target``); returns (info, nodes)."""
+    cuts = prefix_cuts(proto)
+    names = [node.name for node in proto.graph.node]
+    total = sum(node.op_type == "Conv" for node in proto.graph.node)
+    ends = {}  # convolutions kept -> last node index of that prefix (the first cut after them)
+    for index, convs in cuts:
+        if convs < total:
+            ends.setdefault(convs, index)
+
+    def prefix(convs: int) -> list[str]:
+        if convs <= 0:
+            return []
+        index = next((ends[c] for c in sorted(ends) if c >= convs), None)
+        if index is None:
+            raise FacetrustError(f"fp32_convs={convs}: the network has no block boundary after {convs} of its "
+                                 f"{total} convolutions that leaves any in INT8; choose fewer")
+        return names[: index + 1]
+
+    info: dict[str, Any] = {"total_convs": total, "target": None, "tried": None, "reached": None}
+    if agreement_of is None:
+        kept = prefix(fp32_convs)
+        quantize(out, kept)
+        return {**info, "fp32_convs": fp32_convs}, kept
+    candidates = [0, *sorted(ends)]
+    tried: dict[int, float] = {}
+
+    def agreement(position: int) -> float:
+        convs = candidates[position]
+        if convs not in tried:
+            path = tmp / f"prefix_{convs}.onnx"
+            quantize(path, prefix(convs))
+            tried[convs] = float(agreement_of(path))
+        return tried[convs]
+
+    low, high = 0, len(candidates) - 1
+    if agreement(high) < target:
+        chosen = high  # none reaches the target: the most FP32 there is
+    elif agreement(low) >= target:
+        chosen = low
+    else:  # agreement(low) < target <= agreement(high)
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if agreement(middle) >= target else (middle, high)
+        chosen = high
+    convs = candidates[chosen]
+    out.write_bytes((tmp / f"prefix_{convs}.onnx").read_bytes())
+    return {**info, "fp32_convs": convs, "target": target, "reached": tried[convs] >= target,
+            "candidates": candidates, "tried": {str(c): round(a, 6) for c, a in sorted(tried.items())}}, prefix(convs)
 
 
 def _quantize_static(prepared: Path, out: Path, calibration: np.ndarray, per_channel: bool, reduce_range: bool,
@@ -341,13 +439,49 @@ def decision_agreement(fp32_scores: np.ndarray, int8_scores: np.ndarray, thresho
             "threshold": float(threshold), "max_abs_score_diff": float(np.abs(fp32_scores - int8_scores).max())}
 
 
+def onnx_decision_logits(session, batch: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """logit(bona fide) - logit(attack) from an ORT session: the log-odds whose sigmoid is the score."""
+    name = session.get_inputs()[0].name
+    out = [session.run(None, {name: np.ascontiguousarray(batch[i : i + batch_size])})[0]
+           for i in range(0, len(batch), batch_size)]
+    logits = np.concatenate(out).astype(np.float64) if out else np.empty((0, 2))
+    return logits[:, 1] - logits[:, 0]
+
+
+def expected_agreement(fp32_logits: np.ndarray, int8_logits: np.ndarray, threshold: float) -> float:
+    """Smooth estimate of decision agreement: the mean over images of the chance that a Gaussian error
+    with the observed spread of ``int8 - fp32`` decision logits leaves the image on its side of the
+    threshold. Counting flips on a few hundred images moves by 1/N per image near the threshold; this
+    uses every image's distance to it, so a choice made on it carries over better to other images."""
+    import math
+
+    fp32_logits = np.asarray(fp32_logits, dtype=np.float64)
+    spread = float(np.std(np.asarray(int8_logits, dtype=np.float64) - fp32_logits))
+    if spread == 0.0:
+        return 1.0
+    distance = np.abs(fp32_logits - log_odds(threshold)) / spread
+    flip = [0.5 * math.erfc(z / math.sqrt(2.0)) for z in distance]  # P(N(0, 1) > z)
+    return float(1.0 - np.mean(flip))
+
+
+def log_odds(threshold: float) -> float:
+    """A threshold on P(bona fide) as a threshold on ``onnx_decision_logits`` (clipped to finite)."""
+    p = min(max(float(threshold), 1e-12), 1 - 1e-12)
+    return float(np.log(p) - np.log1p(-p))
+
+
 def export_int8(
     model, out: Path, checkpoint_config: dict[str, Any], fp32_info: dict[str, Any], *,
     calib: str | os.PathLike | None, mode: str = "auto", front: str = "auto", reduce_range: bool = True,
-    calib_samples: int = 64, agreement_samples: int = 256, log=print,
+    calib_samples: int = 64, agreement_samples: int = 256, agreement_target: float | None = None, log=print,
 ) -> dict[str, Any]:
     """Write ``out/int8`` (``model.onnx`` + ``config.json``) from ``out/model.onnx`` and report the
-    agreement of its decisions with FP32 on held-out images (val/test split of ``calib``)."""
+    agreement of its decisions with FP32 on held-out images (val/test split of ``calib``).
+
+    ``agreement_target`` (static mode) searches the shortest FP32 prefix of the network whose INT8
+    decisions agree with FP32 on at least that share of the *val* images (``quantize_int8``); the
+    agreement is then reported on the *test* images only, which the search never saw, and INT8 is
+    timed against FP32 here (batch 1, one thread), because the FP32 prefix costs speed."""
     from facetrust.export.onnx import load_sample_images, write_export_config
 
     folder = out / "int8"
@@ -359,17 +493,55 @@ def export_int8(
     if mode == "static":
         calib_images, calib_source = load_sample_images(calib, calib_samples, seed=1, splits=("train",))
         calibration = preprocess_images(calib_images, model.preprocess)
-    info = quantize_int8(out / ONNX_FILE, folder / ONNX_FILE, mode=mode, calibration=calibration, front=front,
-                         reduce_range=reduce_range)
-    held_out, held_source = load_sample_images(calib, agreement_samples, seed=2, splits=("val", "test"))
-    batch = preprocess_images(held_out, model.preprocess)
-    fp32_session = make_session(out / ONNX_FILE)
-    fp32_scores = onnx_scores(fp32_session, batch)
-    int8_scores = onnx_scores(make_session(folder / ONNX_FILE), batch)
     threshold = checkpoint_config.get("threshold")
     threshold_note = "stored threshold"
     if threshold is None:
         threshold, threshold_note = 0.5, "no stored threshold: 0.5"
+    fp32_session = make_session(out / ONNX_FILE)
+    search = None
+    report_splits: tuple[str, ...] = ("val", "test")
+    if agreement_target is not None and mode != "static":
+        log(f"int8 ({mode}): --int8-agreement applies to static (CNN) quantization only; ignored")
+    if agreement_target is not None and mode == "static":
+        from facetrust.data import read_manifest
+
+        if calib is None or not {"val", "test"} <= set(read_manifest(calib)["split"]):
+            raise FacetrustError(f"--int8-agreement needs --calib MANIFEST with val and test splits (got {calib}): "
+                                 "the FP32 prefix is chosen on the val images and the agreement reported on the "
+                                 "test images")
+        val_images, _ = load_sample_images(calib, agreement_samples, seed=2, splits=("val",))
+        val_batch = preprocess_images(val_images, model.preprocess)
+        val_fp32 = onnx_decision_logits(fp32_session, val_batch)
+        val_detail: dict[str, dict[str, float]] = {}
+        cut = log_odds(threshold)
+
+        def search(path: Path) -> float:
+            # The smaller of the counted agreement and its smooth estimate, so that a prefix is not chosen
+            # because the few images near the threshold happened to stay put on val.
+            val_int8 = onnx_decision_logits(make_session(path), val_batch)
+            counted = float(((val_fp32 >= cut) == (val_int8 >= cut)).mean())
+            expected = expected_agreement(val_fp32, val_int8, threshold)
+            val_detail[path.stem] = {"counted": round(counted, 6), "expected": round(expected, 6)}
+            return min(counted, expected)
+
+        report_splits = ("test",)
+    info = quantize_int8(out / ONNX_FILE, folder / ONNX_FILE, mode=mode, calibration=calibration, front=front,
+                         reduce_range=reduce_range, agreement_of=search,
+                         agreement_target=agreement_target if agreement_target is not None else 0.99)
+    held_out, held_source = load_sample_images(calib, agreement_samples, seed=2, splits=report_splits)
+    batch = preprocess_images(held_out, model.preprocess)
+    fp32_scores = onnx_scores(fp32_session, batch)
+    int8_scores = onnx_scores(make_session(folder / ONNX_FILE), batch)
+    if search is not None:
+        prefix = info["fp32_prefix"]
+        prefix["val_agreement"] = {name.removeprefix("prefix_"): value for name, value in val_detail.items()}
+        timings = time_models({"fp32": out / ONNX_FILE, "int8": folder / ONNX_FILE}, batch[:1])
+        prefix["int8_vs_fp32_time"] = round(timings["int8"] / timings["fp32"], 3)
+        held_source = f"{held_source} (test split; the FP32 prefix was chosen on the val split)"
+        log(f"int8: first {prefix['fp32_convs']} of {prefix['total_convs']} convolutions kept in FP32 for "
+            f"{agreement_target:.2%} agreement on val (tried {prefix['tried']}; target "
+            f"{'reached' if prefix['reached'] else 'NOT reached'}); INT8 takes {prefix['int8_vs_fp32_time']:.2f}x "
+            "the time of FP32 here (batch 1, one thread)")
     noise_scores = onnx_scores(fp32_session, preprocess_images(pixel_noise(held_out, seed=3), model.preprocess))
     noise_floor = decision_agreement(fp32_scores, noise_scores, threshold)
     agreement = {**decision_agreement(fp32_scores, int8_scores, threshold), "images": held_source,
