@@ -57,9 +57,10 @@ def train_student(name: str, manifest: Path, size: int, steps: int, seed: int):
     return model.eval(), float(loss)
 
 
-def time_at_size(name: str, size: int, manifest: Path, fp32_convs: int, out: Path, rounds: int = 60) -> float:
+def time_at_size(name: str, size: int, manifest: Path, fp32_convs: int, front: str, out: Path,
+                 rounds: int = 60) -> float:
     """INT8 / FP32 time (ORT, batch 1, one thread, interleaved) of the architecture at ``size`` px with
-    random weights and the same FP32 prefix: the speed the deployed 224 px student would have."""
+    random weights and the same front and FP32 prefix: the speed the deployed 224 px student would have."""
     import torch
 
     import facetrust
@@ -74,7 +75,8 @@ def time_at_size(name: str, size: int, manifest: Path, fp32_convs: int, out: Pat
     calibration = preprocess_images([read_image(p) for p in train["abs_path"]], model.preprocess)
     folder = out / name / f"timing_{size}px"
     export_onnx(model, folder / "model.onnx", exporter="torchscript")
-    quantize_int8(folder / "model.onnx", folder / "int8.onnx", calibration=calibration, fp32_convs=fp32_convs)
+    quantize_int8(folder / "model.onnx", folder / "int8.onnx", calibration=calibration, fp32_convs=fp32_convs,
+                  front=front)
     timings = time_models({"fp32": folder / "model.onnx", "int8": folder / "int8.onnx"}, calibration[:1], rounds=rounds)
     return round(timings["int8"] / timings["fp32"], 3)
 
@@ -97,6 +99,7 @@ def main() -> None:
                         help="export with --int8-agreement TARGET: FP32 prefix chosen on val, agreement on test; "
                         "the chosen INT8 graph is then also timed against FP32 at --time-size px (random weights)")
     parser.add_argument("--time-size", type=int, default=224)
+    parser.add_argument("--int8-front", choices=("auto", "fp32", "int8"), default="auto")
     args = parser.parse_args()
 
     import torch
@@ -130,7 +133,7 @@ def main() -> None:
                                      "final_train_loss": last_loss})
         summary = export_checkpoint(checkpoint, out / name / "onnx", calib=manifest, int8=True,
                                     exporter="torchscript", agreement_samples=len(val) + len(test),
-                                    int8_agreement=args.agreement_target)
+                                    int8_agreement=args.agreement_target, int8_front=args.int8_front)
         fp32, int8 = OnnxPredictor(out / name / "onnx"), OnnxPredictor(out / name / "onnx" / "int8")
         test_fp32, test_int8 = scores_of(fp32, test), scores_of(int8, test)
         labels = test["label"].to_numpy()
@@ -148,11 +151,12 @@ def main() -> None:
         })
         prefix = summary["int8"]["quantization"].get("fp32_prefix")
         if prefix:
+            front = "fp32" if rows[-1]["int8_front"] == "fp32" else "int8"
             rows[-1].update({"fp32_convs": prefix["fp32_convs"], "total_convs": prefix["total_convs"],
                              "val_agreement_tried": prefix["tried"],
                              "int8_vs_fp32_time": prefix["int8_vs_fp32_time"],
                              f"int8_vs_fp32_time_{args.time_size}px": time_at_size(name, args.time_size, manifest,
-                                                                                   prefix["fp32_convs"], out)})
+                                                                                   prefix["fp32_convs"], front, out)})
         print(json.dumps(rows[-1]), flush=True)
     (out / "agreement.json").write_text(json.dumps(rows, indent=2) + "\n")
     held_out = "test; FP32 prefix chosen on val" if args.agreement_target else "val+test"

@@ -272,7 +272,8 @@ def test_fp32_prefix_fixed_and_searched(tmp_path, rng):
     export_onnx(create_model("mobilenetv3_small_100", embed_dim=16, image_size=32), tmp_path / "m.onnx",
                 exporter="torchscript")
     calibration = rng.standard_normal((8, 3, 32, 32)).astype(np.float32)
-    fixed = quantize_int8(tmp_path / "m.onnx", tmp_path / "fixed.onnx", calibration=calibration, fp32_convs=5)
+    fixed = quantize_int8(tmp_path / "m.onnx", tmp_path / "fixed.onnx", calibration=calibration, fp32_convs=5,
+                          front="int8")
     prefix = fixed["fp32_prefix"]
     assert prefix["fp32_convs"] == 5 and prefix["total_convs"] == _ops(tmp_path / "m.onnx")["Conv"]
     float_fixed = _float_convs(tmp_path / "fixed.onnx")
@@ -286,7 +287,7 @@ def test_fp32_prefix_fixed_and_searched(tmp_path, rng):
         return min(1.0, 0.80 + 0.02 * _float_convs(path))
 
     searched = quantize_int8(tmp_path / "m.onnx", tmp_path / "searched.onnx", calibration=calibration,
-                             agreement_of=agreement_of, agreement_target=0.9)
+                             agreement_of=agreement_of, agreement_target=0.9, front="int8")
     prefix = searched["fp32_prefix"]
     tried = {int(k): v for k, v in prefix["tried"].items()}
     candidates, chosen = prefix["candidates"], prefix["fp32_convs"]
@@ -296,6 +297,13 @@ def test_fp32_prefix_fixed_and_searched(tmp_path, rng):
     assert position > 0 and tried[candidates[position - 1]] < 0.9
     assert len(calls) == len(tried) <= 2 + int(np.ceil(np.log2(len(candidates))))  # bisection, not a scan
     assert 0.80 + 0.02 * _float_convs(tmp_path / "searched.onnx") == pytest.approx(tried[chosen])
+    # With an FP32 front the search starts from it: the shortest candidate is the front itself.
+    from_front = quantize_int8(tmp_path / "m.onnx", tmp_path / "f.onnx", calibration=calibration,
+                               agreement_of=lambda path: 1.0, front="fp32")
+    quantize_int8(tmp_path / "m.onnx", tmp_path / "plain.onnx", calibration=calibration, front="fp32")
+    assert from_front["front"]["choice"] == "fp32"
+    assert from_front["fp32_prefix"]["fp32_convs"] == from_front["fp32_prefix"]["candidates"][0] > 1
+    assert _float_convs(tmp_path / "f.onnx") == _float_convs(tmp_path / "plain.onnx") == from_front["fp32_prefix"]["fp32_convs"]
     unreachable = quantize_int8(tmp_path / "m.onnx", tmp_path / "u.onnx", calibration=calibration,
                                 agreement_of=lambda path: 0.5, agreement_target=0.99)
     assert unreachable["fp32_prefix"]["reached"] is False

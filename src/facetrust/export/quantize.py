@@ -252,7 +252,8 @@ def quantize_int8(
     Exact graph rewrites (``simplify_for_int8``) run before quantization.
 
     Mixed precision (static mode): ``fp32_convs`` > 0 keeps the network up to the first block boundary
-    (``prefix_cuts``) after its first ``fp32_convs`` convolutions in FP32 instead of the front. With
+    (``prefix_cuts``) after its first ``fp32_convs`` convolutions in FP32 (and at least the front, when
+    the front choice is FP32). With
     ``agreement_of`` (a function from an INT8 file to its decision agreement with FP32 on held-out
     images) the shortest such FP32 prefix that reaches ``agreement_target`` is searched by bisection over
     the block boundaries (agreement grows with the prefix); the longest one tried is kept when none
@@ -305,13 +306,7 @@ def quantize_int8(
 
         front_info: dict[str, Any] = {"nodes": len(front_nodes), "choice": "int8" if front_nodes else "none",
                                       "timings_ms": None}
-        prefix_info = None
-        if fp32_convs > 0 or agreement_of is not None:
-            prefix_info, prefix_nodes = _fp32_prefix(prepared_proto, quantize, Path(int8_path), Path(tmp), fp32_convs,
-                                                     agreement_of, agreement_target)
-            excluded = sorted(set(excluded) | set(prefix_nodes))
-            front_info["choice"] = "in fp32 prefix" if prefix_nodes else "int8"
-        elif not front_nodes or front == "int8":
+        if not front_nodes or front == "int8":
             quantize(Path(int8_path), [])
         elif front == "fp32":
             quantize(Path(int8_path), front_nodes)
@@ -324,28 +319,37 @@ def quantize_int8(
             choice = "fp32" if timings["fp32"] <= 1.03 * timings["int8"] else "int8"
             Path(int8_path).write_bytes(candidates[choice].read_bytes())
             front_info.update(choice=choice, timings_ms={k: round(v, 3) for k, v in timings.items()})
-        if front_info["choice"] == "fp32":
-            excluded = sorted(set(excluded) | set(front_nodes))
+        base = front_nodes if front_info["choice"] == "fp32" else []
+        prefix_info = None
+        if fp32_convs > 0 or agreement_of is not None:  # a longer FP32 prefix, starting from the front choice
+            prefix_info, base = _fp32_prefix(prepared_proto, quantize, Path(int8_path), Path(tmp), base, fp32_convs,
+                                             agreement_of, agreement_target)
+        excluded = sorted(set(excluded) | set(base))
     return {"mode": mode, "format": "QDQ static (uint8 activations, int8 weights, MinMax calibration)",
             "per_channel": per_channel, "reduce_range": reduce_range, "calibration_images": int(len(calibration)),
             "excluded_nodes": len(excluded), "graph_rewrites": rewrites, "front": front_info,
             "fp32_prefix": prefix_info}
 
 
-def _fp32_prefix(proto, quantize: Callable[[Path, list[str]], None], out: Path, tmp: Path, fp32_convs: int,
-                 agreement_of: Callable[[Path], float] | None, target: float) -> tuple[dict[str, Any], list[str]]:
-    """Write ``out`` with a leading FP32 part (fixed, or searched for ``target``); returns (info, nodes)."""
+def _fp32_prefix(proto, quantize: Callable[[Path, list[str]], None], out: Path, tmp: Path, base: list[str],
+                 fp32_convs: int, agreement_of: Callable[[Path], float] | None,
+                 target: float) -> tuple[dict[str, Any], list[str]]:
+    """Write ``out`` with a leading FP32 part that contains ``base`` (the front kept FP32, or nothing):
+    the first ``fp32_convs`` convolutions, or the shortest prefix that reaches ``target``. Returns
+    (info, FP32 nodes)."""
     cuts = prefix_cuts(proto)
-    names = [node.name for node in proto.graph.node]
-    total = sum(node.op_type == "Conv" for node in proto.graph.node)
+    nodes = list(proto.graph.node)
+    names = [node.name for node in nodes]
+    total = sum(node.op_type == "Conv" for node in nodes)
+    base_convs = sum(node.op_type == "Conv" for node in nodes[: len(base)])
     ends = {}  # convolutions kept -> last node index of that prefix (the first cut after them)
     for index, convs in cuts:
-        if convs < total:
+        if base_convs < convs < total:
             ends.setdefault(convs, index)
 
     def prefix(convs: int) -> list[str]:
-        if convs <= 0:
-            return []
+        if convs <= base_convs:
+            return list(base)
         index = next((ends[c] for c in sorted(ends) if c >= convs), None)
         if index is None:
             raise FacetrustError(f"fp32_convs={convs}: the network has no block boundary after {convs} of its "
@@ -356,8 +360,8 @@ def _fp32_prefix(proto, quantize: Callable[[Path, list[str]], None], out: Path, 
     if agreement_of is None:
         kept = prefix(fp32_convs)
         quantize(out, kept)
-        return {**info, "fp32_convs": fp32_convs}, kept
-    candidates = [0, *sorted(ends)]
+        return {**info, "fp32_convs": max(fp32_convs, base_convs)}, kept
+    candidates = [base_convs, *sorted(ends)]
     tried: dict[int, float] = {}
 
     def agreement(position: int) -> float:
