@@ -275,9 +275,9 @@ def test_fp32_prefix_fixed_and_searched(tmp_path, rng):
     fixed = quantize_int8(tmp_path / "m.onnx", tmp_path / "fixed.onnx", calibration=calibration, fp32_convs=5,
                           front="int8")
     prefix = fixed["fp32_prefix"]
-    assert prefix["fp32_convs"] == 5 and prefix["total_convs"] == _ops(tmp_path / "m.onnx")["Conv"]
-    float_fixed = _float_convs(tmp_path / "fixed.onnx")
-    assert float_fixed >= 5  # the prefix runs to the first block boundary after 5 convolutions
+    assert prefix["total_convs"] == _ops(tmp_path / "m.onnx")["Conv"]
+    # The prefix runs to the first block boundary after 5 convolutions; all of them stay float.
+    assert prefix["fp32_convs"] >= 5 and _float_convs(tmp_path / "fixed.onnx") == prefix["fp32_convs"]
 
     # A stand-in for the held-out agreement that grows with the FP32 part of the file.
     calls: list[int] = []

@@ -360,7 +360,7 @@ def _fp32_prefix(proto, quantize: Callable[[Path, list[str]], None], out: Path, 
     if agreement_of is None:
         kept = prefix(fp32_convs)
         quantize(out, kept)
-        return {**info, "fp32_convs": max(fp32_convs, base_convs)}, kept
+        return {**info, "fp32_convs": sum(node.op_type == "Conv" for node in nodes[: len(kept)])}, kept
     candidates = [base_convs, *sorted(ends)]
     tried: dict[int, float] = {}
 
