@@ -28,12 +28,6 @@ def stage_of(node_name: str) -> str:
     return match.group(1).split("/")[-1] if match else "head"
 
 
-def decision_logit(session, batch: np.ndarray) -> np.ndarray:
-    """log P(bona fide) - log P(attack) = logit[1] - logit[0], per image."""
-    out = np.concatenate([session.run(None, {"image": batch[i : i + 64]})[0] for i in range(0, len(batch), 64)])
-    return (out[:, 1] - out[:, 0]).astype(np.float64)
-
-
 def analyse(checkpoint: Path, manifest: Path, workdir: Path, calib_samples: int) -> list[dict]:
     import onnx
 
@@ -41,12 +35,12 @@ def analyse(checkpoint: Path, manifest: Path, workdir: Path, calib_samples: int)
     from facetrust.data import read_image, read_manifest
     from facetrust.export import quantize as q
     from facetrust.export.onnx import export_onnx
+    from facetrust.export.quantize import onnx_decision_logits as decision_logit
     from facetrust.export.runtime import make_session
     from facetrust.predictor import preprocess_images
 
     model = load_model(checkpoint)
-    threshold = model.checkpoint_config["threshold"]
-    cut = np.log(threshold / (1 - threshold))  # the threshold on P(bona fide) as a decision logit
+    cut = q.log_odds(model.checkpoint_config["threshold"])  # the threshold on P(bona fide) as a decision logit
     df = read_manifest(manifest)
     held = df[df["split"].isin(["val", "test"])]
     train = df[df["split"] == "train"].sample(frac=1.0, random_state=1)[:calib_samples]

@@ -424,12 +424,17 @@ def pixel_noise(images: list[np.ndarray], seed: int = 0, levels: int = 1) -> lis
             for image in images]
 
 
+def onnx_logits(session, batch: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """(N, 2) logits [attack, bona fide] from an ORT session on a preprocessed batch."""
+    name = session.get_inputs()[0].name
+    out = [session.run(None, {name: np.ascontiguousarray(batch[i : i + batch_size])})[0]
+           for i in range(0, len(batch), batch_size)]
+    return np.concatenate(out) if out else np.empty((0, 2), dtype=np.float32)
+
+
 def onnx_scores(session, batch: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """P(bona fide) from an ORT session on a preprocessed batch."""
-    name = session.get_inputs()[0].name
-    out = [softmax_bona_fide(session.run(None, {name: np.ascontiguousarray(batch[i : i + batch_size])})[0])
-           for i in range(0, len(batch), batch_size)]
-    return np.concatenate(out) if out else np.empty(0, dtype=np.float32)
+    return softmax_bona_fide(onnx_logits(session, batch, batch_size))
 
 
 def decision_agreement(fp32_scores: np.ndarray, int8_scores: np.ndarray, threshold: float) -> dict[str, Any]:
@@ -445,10 +450,7 @@ def decision_agreement(fp32_scores: np.ndarray, int8_scores: np.ndarray, thresho
 
 def onnx_decision_logits(session, batch: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """logit(bona fide) - logit(attack) from an ORT session: the log-odds whose sigmoid is the score."""
-    name = session.get_inputs()[0].name
-    out = [session.run(None, {name: np.ascontiguousarray(batch[i : i + batch_size])})[0]
-           for i in range(0, len(batch), batch_size)]
-    logits = np.concatenate(out).astype(np.float64) if out else np.empty((0, 2))
+    logits = onnx_logits(session, batch, batch_size).astype(np.float64)
     return logits[:, 1] - logits[:, 0]
 
 
@@ -523,7 +525,7 @@ def export_int8(
             # The smaller of the counted agreement and its smooth estimate, so that a prefix is not chosen
             # because the few images near the threshold happened to stay put on val.
             val_int8 = onnx_decision_logits(make_session(path), val_batch)
-            counted = float(((val_fp32 >= cut) == (val_int8 >= cut)).mean())
+            counted = decision_agreement(val_fp32, val_int8, cut)["agreement"]  # same decisions, as log-odds
             expected = expected_agreement(val_fp32, val_int8, threshold)
             val_detail[path.stem] = {"counted": round(counted, 6), "expected": round(expected, 6)}
             return min(counted, expected)
