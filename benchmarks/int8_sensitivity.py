@@ -59,26 +59,17 @@ def analyse(checkpoint: Path, manifest: Path, workdir: Path, calib_samples: int)
 
     rows = [row("FP32, ±1-level pixel noise", decision_logit(fp32, preprocess_images(q.pixel_noise(held_images, seed=3),
                                                                                      model.preprocess)))]
-    quantize_static = q._quantize_static
     proto = onnx.load(str(fp32_path))
     stem = set(q.input_convs(proto))  # always FP32
     # Stages with a convolution that INT8 quantizes; quantizing one also quantizes the tensor it reads.
     stages = list(dict.fromkeys(stage_of(n.name) for n in proto.graph.node if n.op_type == "Conv" and n.name not in stem))
-    try:
-        for stage in [None, *[s for s in stages if s != "head"]]:  # None: the whole network
-            def only(prepared, out, calibration, per_channel, reduce_range, excluded, stage=stage):
-                names = [n.name for n in onnx.load(str(prepared)).graph.node]
-                others = [n for n in names if stage is not None and stage_of(n) != stage]
-                quantize_static(prepared, out, calibration, per_channel, reduce_range, sorted({*excluded, *others}))
-
-            q._quantize_static = only
-            path = workdir / f"int8_{stage or 'all'}.onnx"
-            q.quantize_int8(fp32_path, path, calibration=calibration, front="int8")
-            rows.append(row("INT8, whole network (stem FP32)" if stage is None else f"INT8, {stage} only",
-                            decision_logit(make_session(path), batch)))
-            print(rows[-1], flush=True)
-    finally:
-        q._quantize_static = quantize_static
+    for stage in [None, *[s for s in stages if s != "head"]]:  # None: the whole network
+        path = workdir / f"int8_{stage or 'all'}.onnx"
+        q.quantize_int8(fp32_path, path, calibration=calibration, front="int8",
+                        keep_fp32=None if stage is None else (lambda name, stage=stage: stage_of(name) != stage))
+        rows.append(row("INT8, whole network (stem FP32)" if stage is None else f"INT8, {stage} only",
+                        decision_logit(make_session(path), batch)))
+        print(rows[-1], flush=True)
     return rows
 
 

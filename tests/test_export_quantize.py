@@ -304,6 +304,12 @@ def test_fp32_prefix_fixed_and_searched(tmp_path, rng):
     assert from_front["front"]["choice"] == "fp32"
     assert from_front["fp32_prefix"]["fp32_convs"] == from_front["fp32_prefix"]["candidates"][0] > 1
     assert _float_convs(tmp_path / "f.onnx") == _float_convs(tmp_path / "plain.onnx") == from_front["fp32_prefix"]["fp32_convs"]
+    # keep_fp32 keeps exactly the named nodes' convolutions float, on top of the stem.
+    stage = [n.name for n in onnx.load(str(tmp_path / "m.onnx")).graph.node
+             if n.op_type == "Conv" and "/blocks.1/" in n.name]
+    quantize_int8(tmp_path / "m.onnx", tmp_path / "k.onnx", calibration=calibration, front="int8",
+                  keep_fp32=lambda name: "/blocks.1/" in name)
+    assert len(stage) > 1 and _float_convs(tmp_path / "k.onnx") == 1 + len(stage)
     unreachable = quantize_int8(tmp_path / "m.onnx", tmp_path / "u.onnx", calibration=calibration,
                                 agreement_of=lambda path: 0.5, agreement_target=0.99)
     assert unreachable["fp32_prefix"]["reached"] is False

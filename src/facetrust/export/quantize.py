@@ -232,6 +232,7 @@ def quantize_int8(
     front: str = "auto",
     front_channels: int = 16,
     fp32_convs: int = 0,
+    keep_fp32: Callable[[str], bool] | None = None,
     agreement_of: Callable[[Path], float] | None = None,
     agreement_target: float = 0.99,
 ) -> dict[str, Any]:
@@ -262,7 +263,8 @@ def quantize_int8(
 
     Returns ``{"mode", "format", "per_channel", "reduce_range", "calibration_images",
     "excluded_nodes", "graph_rewrites", "front", "fp32_prefix"}`` (``front``: choice, nodes, timings;
-    ``fp32_prefix``: convolutions kept, of how many, and the search).
+    ``fp32_prefix``: convolutions kept, of how many, and the search). ``keep_fp32`` (static mode) keeps
+    every node of the prepared graph whose name it accepts in FP32 as well (used to study sensitivity).
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -299,6 +301,8 @@ def quantize_int8(
         rewrites = simplify_for_int8(prepared_proto)
         onnx.save(prepared_proto, str(prepared))
         excluded = sorted(set(excluded) | set(input_convs(prepared_proto)))
+        if keep_fp32 is not None:  # nodes of the prepared graph the caller keeps FP32 (by name)
+            excluded = sorted(set(excluded) | {n.name for n in prepared_proto.graph.node if keep_fp32(n.name)})
         front_nodes = narrow_front(prepared_proto, front_channels)
 
         def quantize(path: Path, keep: list[str]) -> None:
