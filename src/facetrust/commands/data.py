@@ -1,4 +1,4 @@
-"""``facetrust data``: build fas-sim, import data sets, prepare videos, check manifests.
+"""``facetrust data``: build fas-sim and deepfake-sim, import data sets, prepare videos, check manifests.
 
 Standard library only at top level; the work happens in ``facetrust.data``.
 """
@@ -23,6 +23,28 @@ def register(subparsers) -> None:
     s.add_argument("--grid", default=None, help="also write a sample grid PNG here")
     s.set_defaults(func=run_make_sim)
 
+    s = sub.add_parser("make-captions", help="generate the captioned corpus for CLIP pretraining (no download)")
+    s.add_argument("out", help="output folder")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--subjects", type=int, default=200, help="drawn subjects (default 200)")
+    s.add_argument("--images", type=int, default=8, help="images per subject (default 8)")
+    s.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    s.add_argument("--captions", type=int, default=4, help="paraphrased captions per image (default 4)")
+    s.add_argument("--lfw-faces", action="store_true",
+                   help="make half the subjects LFW crops, which fas-sim also uses (breaks the no-target-leak rule; "
+                        "for measuring its effect only)")
+    s.set_defaults(func=run_make_captions)
+
+    s = sub.add_parser("make-deepfake-sim", help="generate the deepfake-sim benchmark (self-blended and swapped faces)")
+    s.add_argument("out", help="output folder")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    s.add_argument("--subjects", type=int, default=100, help="LFW identities, 3-100 (default 100), split 7:2:1")
+    s.add_argument("--frames", type=int, default=3, help="frames per video (default 3)")
+    s.add_argument("--manipulations", default="sbi,swap", help="comma-separated families (default sbi,swap)")
+    s.add_argument("--grid", default=None, help="also write a sample grid PNG here")
+    s.set_defaults(func=run_make_deepfake_sim)
+
     s = sub.add_parser("check", help="check a manifest: files decode, counts, split leakage, duplicates")
     s.add_argument("manifest")
     s.add_argument("--no-decode", action="store_true", help="only check that files exist")
@@ -44,12 +66,19 @@ def register(subparsers) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=run_import, importer="folders")
 
-    s = sub.add_parser("import-deepfake", help="[split/]{real|fake}/... folders -> manifest")
+    s = sub.add_parser("import-deepfake", help="[split/]{real|fake}/[method/]... folders (e.g. Kaggle 140k) -> manifest")
     s.add_argument("root")
     s.add_argument("out")
     s.add_argument("--domain", default=None)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=run_import, importer="deepfake")
+
+    s = sub.add_parser("import-faceforensics", help="FaceForensics++ video folders -> a video manifest (then prepare-videos)")
+    s.add_argument("root", help="folder holding original_sequences/ and manipulated_sequences/")
+    s.add_argument("out", help="manifest of videos to write")
+    s.add_argument("--compression", default=None, help="keep one level only, e.g. c23")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=run_import, importer="faceforensics")
 
     s = sub.add_parser("prepare-videos", help="sample frames, detect and crop faces, write a manifest")
     s.add_argument("videos", help="a manifest of video files, or a {domain}/{live|spoof}/[attack/] folder of videos")
@@ -77,6 +106,27 @@ def run_make_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_make_captions(args: argparse.Namespace) -> int:
+    from facetrust.data.sim.captions import make_captions
+
+    path = make_captions(args.out, seed=args.seed, n_subjects=args.subjects, images_per_subject=args.images,
+                         image_size=args.size, captions_per_image=args.captions, lfw_faces=args.lfw_faces)
+    print(f"captioned corpus written: {path}")
+    return 0
+
+
+def run_make_deepfake_sim(args: argparse.Namespace) -> int:
+    from facetrust.data.sim.deepfake_sim import make_deepfake_sim, save_deepfake_grid
+
+    path = make_deepfake_sim(args.out, seed=args.seed, image_size=args.size, subjects=args.subjects,
+                             frames_per_video=args.frames,
+                             manipulations=tuple(m.strip() for m in args.manipulations.split(",") if m.strip()))
+    print(f"deepfake-sim written: {path}")
+    if args.grid:
+        print(f"sample grid: {save_deepfake_grid(path, args.grid)}")
+    return 0
+
+
 def run_check(args: argparse.Namespace) -> int:
     import json
 
@@ -98,8 +148,17 @@ def run_import(args: argparse.Namespace) -> int:
     elif args.importer == "folders":
         path = importers.import_folders(args.root, args.out, videos=args.videos,
                                         subject_regex=args.subject_regex, seed=args.seed)
+    elif args.importer == "faceforensics":
+        path = importers.import_faceforensics(args.root, args.out, compression=args.compression, seed=args.seed)
+        print(f"video manifest written: {path} (next: facetrust data prepare-videos {path} OUT)")
+        return 0
     else:
         path = importers.import_deepfake(args.root, args.out, domain=args.domain, seed=args.seed)
+        import json
+
+        skipped = json.loads(open(f"{path}.skipped.json").read())["skipped"]
+        if skipped:
+            print(f"skipped {len(skipped)} unreadable file(s), listed in {path}.skipped.json")
     print(f"manifest written: {path} (run: facetrust data check {path})")
     return 0
 

@@ -9,6 +9,7 @@ from facetrust._lazy import lazy_getattr
 
 _LAZY = {
     "make_fas_sim": "facetrust.data.sim.fas_sim",
+    "make_deepfake_sim": "facetrust.data.sim.deepfake_sim",
     "read_manifest": "facetrust.data.manifest",
     "write_manifest": "facetrust.data.manifest",
     "validate_manifest": "facetrust.data.manifest",

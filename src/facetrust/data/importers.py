@@ -4,7 +4,8 @@
   <video>_frame{0,1}.png`` (+ ``celeb/{real,fake}``), split by FLIP's txt lists when present. Domains are
   FLIP's letters M, C, I, O (and ``celeba_spoof``), so ``flip_protocol1()`` applies directly.
 * ``import_folders``: generic ``{domain}/[{split}/]{live|spoof}/[<attack>/]...``.
-* ``import_deepfake``: ``[{split}/]{real|fake}/...`` (label 1 real, 0 fake).
+* ``import_deepfake``: ``[{split}/]{real|fake}/[<manipulation>/]...`` (label 1 real, 0 fake), e.g. the
+  Kaggle 140k layout; ``import_faceforensics``: FaceForensics++ video folders (then ``prepare_videos``).
 
 FLIP has no validation split; a held-out fraction of each source domain's training *subjects* is put
 in ``val`` (``val_fraction``), so thresholds and checkpoints can be chosen without the target domain.
@@ -26,7 +27,8 @@ from facetrust.errors import DataError
 
 MCIO_DOMAINS = {"msu": "M", "casia": "C", "replay": "I", "oulu": "O", "celeb": "celeba_spoof"}
 LIVE_NAMES, SPOOF_NAMES = {"live", "real", "bonafide", "bona_fide"}, {"spoof", "fake", "attack"}
-SPLIT_NAMES = {"train": "train", "val": "val", "dev": "val", "devel": "val", "test": "test"}
+SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val", "devel": "val",
+               "test": "test"}
 _FRAME_SUFFIX = re.compile(r"(_frame\d+|_f\d+)$")
 
 
@@ -151,26 +153,101 @@ def import_folders(root: str | os.PathLike, out: str | os.PathLike, videos: bool
     return write_manifest(_split_by_subject(pd.DataFrame(rows), fractions, seed), out)
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why an image file cannot be used (empty, not an image), from its header only; None if fine."""
+    from PIL import Image, UnidentifiedImageError
+
+    if path.stat().st_size == 0:
+        return "empty file"
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        return f"not a readable image ({err})"
+    return None
+
+
+def _need_both_classes(df: pd.DataFrame, root: Path, what: str = "real/ and fake/") -> None:
+    present = set(df["label"].astype(int))
+    for label, name in ((1, "real"), (0, "fake")):
+        if label not in present:
+            raise DataError(f"{root}: no {name!r} images found; a deepfake data set needs both classes ({what})")
+
+
 def import_deepfake(root: str | os.PathLike, out: str | os.PathLike, domain: str | None = None,
                     fractions: tuple[float, float, float] = (0.7, 0.2, 0.1), seed: int = 0) -> Path:
-    """``[{split}/]{real|fake}/...`` -> manifest; label 1 real, 0 fake (``attack_type`` = ``fake``).
+    """``[{split}/]{real|fake}/[<manipulation>/]...`` -> manifest; label 1 real, 0 fake.
 
-    Without split folders, images are split 7:2:1 (the seed project's split) by video/file stem.
+    Covers the Kaggle "140k real and fake faces" layout (``{train,valid,test}/{real,fake}/*.jpg``) the
+    deepfake seed used. Below ``fake/`` a sub-folder names the manipulation (``attack_type`` and
+    ``manipulation``; ``fake`` when there is none). Without split folders, subjects (the video folder,
+    else the file stem) are split 7:2:1 (the seed's split). Empty or undecodable files are skipped and
+    listed in ``<manifest>.skipped.json``; a layout with only one class is an error naming the other.
     """
+    import json
+
     root = Path(root)
     domain = domain or root.name
-    rows = []
+    rows, skipped = [], []
     for path in _files(root, IMAGE_EXTENSIONS):
         parts = path.relative_to(root).parts
         split = SPLIT_NAMES.get(parts[0].lower(), "") if len(parts) > 2 else ""
         rest = parts[1:] if split else parts
         if len(rest) < 2 or rest[0].lower() not in {"real", "fake"}:
             raise DataError(f"{path}: expected [split/]{{real|fake}}/file under {root}")
+        reason = _unreadable(path)
+        if reason:
+            skipped.append({"path": str(path), "reason": reason})
+            continue
         label = int(rest[0].lower() == "real")
-        video = "/".join(rest[1:-1]) or _FRAME_SUFFIX.sub("", path.stem)
-        video_id = f"{rest[0]}/{video}"
+        manipulation = "none" if label else (rest[1] if len(rest) > 2 else "fake")
+        inner = rest[1:-1] if label else rest[2:-1]
+        video = "/".join(inner) or _FRAME_SUFFIX.sub("", path.stem)
+        video_id = f"{rest[0]}/{manipulation}/{video}"
         rows.append({"path": str(path.resolve()), "label": label, "domain": domain, "split": split,
-                     "video_id": video_id, "subject_id": video_id, "attack_type": "none" if label else "fake"})
+                     "video_id": video_id, "subject_id": video_id, "attack_type": manipulation,
+                     "manipulation": manipulation})
     if not rows:
-        raise DataError(f"{root}: no images under real/ or fake/")
-    return write_manifest(_split_by_subject(pd.DataFrame(rows), fractions, seed), out)
+        raise DataError(f"{root}: no readable images under real/ or fake/ ({len(skipped)} skipped)")
+    df = pd.DataFrame(rows)
+    _need_both_classes(df, root)
+    manifest = write_manifest(_split_by_subject(df, fractions, seed), out)
+    report = Path(f"{manifest}.skipped.json")
+    report.write_text(json.dumps({"images": len(rows), "skipped": skipped}, indent=2))
+    return manifest
+
+
+FF_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter", "DeepFakeDetection")
+
+
+def import_faceforensics(root: str | os.PathLike, out: str | os.PathLike, compression: str | None = None,
+                         fractions: tuple[float, float, float] = (0.7, 0.2, 0.1), seed: int = 0) -> Path:
+    """FaceForensics++ video folders -> a manifest of videos for ``prepare_videos``.
+
+    Layout (Roessler et al., ICCV 2019): ``original_sequences/<source>/<c23|c40|raw>/videos/NNN.mp4``
+    (real) and ``manipulated_sequences/<method>/<compression>/videos/NNN_MMM.mp4`` (target NNN with
+    the face of MMM). The subject is the target's id, so a target's real and fake videos share a split
+    (7:2:1 by subject); ``attack_type`` = ``manipulation`` = the method. ``compression`` keeps one
+    level (e.g. c23).
+    """
+    root = Path(root)
+    rows = []
+    for path in _files(root, VIDEO_EXTENSIONS):
+        parts = path.relative_to(root).parts
+        if len(parts) < 3 or parts[0] not in ("original_sequences", "manipulated_sequences"):
+            continue
+        level = parts[2] if len(parts) > 3 else ""
+        if compression and level != compression:
+            continue
+        label = int(parts[0] == "original_sequences")
+        method = "none" if label else parts[1]
+        subject = path.stem.split("_")[0]
+        rows.append({"path": str(path.resolve()), "label": label, "domain": "ffpp", "split": "",
+                     "video_id": f"{parts[1]}/{level}/{path.stem}", "subject_id": f"ffpp/{subject}",
+                     "attack_type": method, "manipulation": method})
+    if not rows:
+        raise DataError(f"{root}: no FaceForensics++ videos (expected original_sequences/ and "
+                        "manipulated_sequences/<method>/<compression>/videos/*.mp4)")
+    df = pd.DataFrame(rows)
+    _need_both_classes(df, root, "original_sequences/ and manipulated_sequences/")
+    return write_manifest(_split_by_subject(df, fractions, seed), out)

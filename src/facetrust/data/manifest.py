@@ -67,6 +67,16 @@ def validate_manifest(df: pd.DataFrame, source: str = "manifest") -> pd.DataFram
             f"{source}: row {row}: label {df['label'].iloc[row]} with attack_type "
             f"{df['attack_type'].iloc[row]!r}; attack_type must be 'none' exactly for bona fide (label 1)"
         )
+    if "manipulation" in df.columns:  # deepfake manifests: the manipulation method, "none" for real
+        manipulation = df["manipulation"].astype(str).str.strip()
+        bad = (manipulation == "") | (manipulation == "nan") | ((manipulation == "none") != (df["label"] == BONA_FIDE))
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            raise DataError(
+                f"{source}: row {row}: label {df['label'].iloc[row]} with manipulation "
+                f"{str(df['manipulation'].iloc[row])!r}; manipulation must be 'none' exactly for real (label 1) "
+                "and name the method (e.g. sbi, swap, Deepfakes) for fakes"
+            )
     bad = ~df["split"].isin(SPLITS)
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0])

@@ -1,5 +1,6 @@
 """Synthetic benchmarks generated from data shipped by installed packages (no download)."""
 
+from facetrust.data.sim.deepfake_sim import make_deepfake_sim
 from facetrust.data.sim.fas_sim import make_fas_sim
 
-__all__ = ["make_fas_sim"]
+__all__ = ["make_deepfake_sim", "make_fas_sim"]
