@@ -48,11 +48,14 @@ def save(
     threshold: float | None = None,
     threshold_strategy: str | None = None,
     metadata: dict[str, Any] | None = None,
+    crop: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``model`` (built by ``create_model``) as a checkpoint folder and return its path.
 
     Anything JSON-serialisable in ``model.checkpoint_extra`` (for example FLIP's prompts) is
     stored too. Threshold, class names and metadata default to the model's own attributes.
+    ``crop`` (default ``model.checkpoint_crop``) is how face crops were made for this model
+    (``facetrust.faces.crop``); without one, predictors apply the documented default crop.
     """
     from safetensors.torch import save_model
 
@@ -65,6 +68,11 @@ def save(
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise CheckpointError(f"{folder} exists and is not a folder; a checkpoint is a folder")
+    crop = crop if crop is not None else getattr(model, "checkpoint_crop", None)
+    if crop is not None:
+        from facetrust.faces.crop import validate_crop
+
+        crop = validate_crop(crop, "checkpoint crop")
     folder.mkdir(parents=True, exist_ok=True)
     kwargs = {k: v for k, v in arch["kwargs"].items() if k != "pretrained"}
     save_model(model, str(folder / WEIGHTS))
@@ -74,6 +82,7 @@ def save(
         "format_version": FORMAT_VERSION,
         "architecture": {"name": arch["name"], "kwargs": kwargs},
         "preprocess": {k: list(v) if isinstance(v, tuple) else v for k, v in model.preprocess.items()},
+        **({"crop": crop} if crop is not None else {}),
         "class_names": list(class_names or getattr(model, "class_names", DEFAULT_CLASS_NAMES)),
         "threshold": threshold if threshold is not None else getattr(model, "threshold", None),
         "threshold_strategy": threshold_strategy or getattr(model, "threshold_strategy", None),
@@ -171,5 +180,6 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu"):
     model.threshold_strategy = config.get("threshold_strategy")
     model.metadata = config.get("metadata", {})
     model.checkpoint_extra = config.get("extra", {})
+    model.checkpoint_crop = config.get("crop")
     model.checkpoint_config = config
     return model

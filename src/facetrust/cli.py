@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import keyword
 import sys
 
 # Order as shown in --help.
 COMMANDS = (
     "demo", "data", "train", "distill", "eval", "predict", "export", "bench", "explain", "serve",
-    "models", "version",
+    "models", "import", "version",
 )
 
 
@@ -29,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"facetrust {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"facetrust.commands.{name}")
+        module = importlib.import_module(f"facetrust.commands.{name}_" if keyword.iskeyword(name) else
+                                         f"facetrust.commands.{name}")
         module.register(subparsers)
     return parser
 

@@ -221,3 +221,123 @@ def silent_face_fusion(
     }
     model.class_names = ("attack", "bona fide")
     return model
+
+
+# ---- the released weights -> a facetrust model with its crop, preprocessing and decision rule ----
+
+SOURCE = "https://github.com/minivision-ai/Silent-Face-Anti-Spoofing"
+LICENCE = "Apache-2.0"
+
+
+def parse_weights_name(path) -> dict:
+    """Variant, crop scale and patch size from a released file name, as the original code parses it.
+
+    ``2.7_80x80_MiniFASNetV2.pth`` -> scale 2.7; ``4_0_0_80x80_MiniFASNetV1SE.pth`` -> scale 4.0
+    (the two zeros are the original's patch shift, always 0 in the released files).
+    """
+    from pathlib import Path
+
+    from facetrust.errors import CheckpointError
+
+    name = Path(path).name
+    parts = name.removesuffix(".pth").split("_")
+    hint = ("expected a released Silent-Face file name such as 2.7_80x80_MiniFASNetV2.pth or "
+            "4_0_0_80x80_MiniFASNetV1SE.pth (scale, [shift_x, shift_y,] HxW, model); rename the file")
+    if not name.endswith(".pth") or len(parts) not in (3, 5) or "x" not in parts[-2]:
+        raise CheckpointError(f"{path}: cannot read the model and crop from the name; {hint}")
+    try:
+        variant = member_variant(parts[-1])
+        height, width = (int(v) for v in parts[-2].split("x"))
+    except ValueError as err:
+        raise CheckpointError(f"{path}: {err}; {hint}") from err
+    if parts[0] == "org":
+        raise CheckpointError(f"{path}: an 'org' model scores the whole picture resized, without a face crop; "
+                              "facetrust imports only the face-patch models (scale_..._HxW_MiniFASNet*.pth)")
+    try:
+        scale = float(parts[0])
+        shifts = [float(v) for v in parts[1:-2]]
+    except ValueError as err:
+        raise CheckpointError(f"{path}: the scale {parts[0]!r} is not a number; {hint}") from err
+    if scale <= 0 or any(shifts):
+        raise CheckpointError(f"{path}: scale must be > 0 and the patch shifts 0 (got {scale}, {shifts}); {hint}")
+    if height != width:
+        raise CheckpointError(f"{path}: patch {height}x{width} is not square; MiniFASNet here takes square patches")
+    return {"file": name, "variant": variant, "scale": scale, "size": [height, width]}
+
+
+def read_state_dict(path) -> dict:
+    """A released ``.pth`` state dict, read with ``torch.load(weights_only=True)``, ``module.`` stripped."""
+    import pickle
+    import zipfile
+
+    from facetrust.errors import CheckpointError
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        raise CheckpointError(
+            f"{path}: not a PyTorch weights file that can be read safely (torch.load(weights_only=True) "
+            f"refused it: {str(err).splitlines()[0][:200]}); give the released MiniFASNet .pth state dict"
+        ) from err
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: holds no state dict (name -> tensor); give the released MiniFASNet .pth file")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def from_released_weights(paths: list) -> SilentFaceFusion:
+    """``silent_face_fusion`` holding the released weights of ``paths`` (ordered by crop scale), with
+    ``checkpoint_crop``, ``threshold``, ``metadata`` and ``checkpoint_extra`` set for ``facetrust.save``."""
+    import hashlib
+    from pathlib import Path
+
+    from facetrust.errors import CheckpointError
+    from facetrust.models import create_model
+
+    if not paths:
+        raise CheckpointError("give at least one MiniFASNet .pth file")
+    infos = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise CheckpointError(f"{path}: file not found")
+        infos.append({**parse_weights_name(path), "path": Path(path)})
+    sizes = {tuple(i["size"]) for i in infos}
+    if len(sizes) != 1:
+        raise CheckpointError(f"the files have different patch sizes {sorted(sizes)}; fuse models of one size")
+    infos.sort(key=lambda i: i["scale"])
+    model = create_model("silent_face_fusion", members=[i["variant"] for i in infos], image_size=infos[0]["size"][0])
+    for info, member in zip(infos, model.members, strict=True):
+        state = read_state_dict(info["path"])
+        missing, unexpected = member.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise CheckpointError(
+                f"{info['path']}: its tensors do not fit {info['variant']} (missing {missing[:4]}, unexpected "
+                f"{unexpected[:4]}); is the file name's model right?")
+        info["sha256"] = hashlib.sha256(info["path"].read_bytes()).hexdigest()
+    model.eval()
+    model.checkpoint_crop = {
+        "detector": "mtcnn",
+        "crops": [{"method": "scale", "scale": i["scale"], "size": i["size"]} for i in infos],
+    }
+    model.threshold = 0.5
+    model.threshold_strategy = (
+        "not calibrated: 0.5 on P(real) of the fused softmax, from the original code's rule (argmax of the "
+        "mean of the members' 3-class softmax, test.py). It agrees with that argmax whenever P(real) >= 0.5 "
+        "or P(real) < 1/3; between the two the argmax may still say real. No data here chose it"
+    )
+    members = [{"file": i["file"], "sha256": i["sha256"], "variant": i["variant"], "scale": i["scale"],
+                "size": i["size"]} for i in infos]
+    model.checkpoint_extra = {"silent_face": {
+        "classes": {str(k): v for k, v in enumerate(CLASSES)}, "real_class": REAL_CLASS,
+        "fusion": "mean of the members' softmax over the 3 classes; logits = log([p0 + p2, p1]), so "
+                  "P(bona fide) = p1 and P(attack) = p0 + p2",
+        "input": "each member's patch as BGR, 0..255 float (no /255, no mean/std), NCHW, stacked on channels "
+                 "in the order of members",
+        "members": members,
+        "detector_note": "the original code detects faces with its own RetinaFace (Caffe) model, which "
+                         "is not available offline here; MTCNN (facenet-pytorch) boxes are used instead",
+    }}
+    model.metadata = {"source": SOURCE, "licence": LICENCE,
+                      "licence_note": f"weights by Minivision, {LICENCE}, from {SOURCE}; not part of facetrust"}
+    return model
