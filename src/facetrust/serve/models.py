@@ -1,0 +1,134 @@
+"""The models a service holds, loaded once at start, and the small interfaces it needs from each.
+
+* trust models (``--fas``, ``--deepfake``): an exported ONNX folder (``model.onnx``) is preferred for
+  scoring; a PyTorch checkpoint folder (``model.safetensors``) is accepted and is also what
+  ``explain=`` needs (a folder holding both scores with ONNX and explains with PyTorch);
+* a face model (``--face`` + ``--gallery``): anything with ``embed(image, box) -> (D,) vector`` and a
+  gallery with ``identify(vector) -> (name or None, similarity)``;
+* a claims model (``--clip``): anything with ``verify(image, claims) -> list[dict]``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from facetrust.errors import ConfigError
+
+
+class FaceModel(Protocol):
+    """A face embedder; ``threshold`` is its cosine-similarity threshold for "same person"."""
+
+    name: str
+    threshold: float
+
+    def embed(self, image: np.ndarray, box: Any) -> np.ndarray: ...  # (D,) L2-normalised
+
+
+class Gallery(Protocol):
+    def identify(self, embedding: np.ndarray) -> tuple[str | None, float]: ...  # None = unknown
+
+    def __len__(self) -> int: ...
+
+
+class ClaimsModel(Protocol):
+    name: str
+
+    def verify(self, image: np.ndarray, claims: list[str]) -> list[dict[str, Any]]: ...
+
+
+def weights_record(config: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(file name, SHA-256) of the weights a config records: model.onnx first, else model.safetensors."""
+    files = config.get("files", {})
+    for name in ("model.onnx", "model.safetensors"):
+        if name in files:
+            return name, files[name].get("sha256")
+    return None, None
+
+
+@dataclass
+class TrustModel:
+    """A binary trust model (fas or deepfake): the predictor that scores, and the module that explains."""
+
+    role: str
+    path: Path
+    predictor: Any
+    explainable: Any = None  # torch nn.Module with .preprocess when a PyTorch checkpoint is available
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def backend(self) -> str:
+        return "onnxruntime" if (self.path / "model.onnx").is_file() else "pytorch"
+
+    def describe(self) -> dict[str, Any]:
+        file, sha256 = weights_record(self.config)
+        preprocess = self.config.get("preprocess", {})
+        return {
+            "role": self.role,
+            "name": self.path.name,
+            "architecture": self.config.get("architecture", {}).get("name"),
+            "task": self.config.get("task", "fas" if self.role == "fas" else self.role),
+            "backend": self.backend,
+            "precision": self.config.get("export", {}).get("precision") if self.backend == "onnxruntime" else "fp32",
+            "weights": file,
+            "sha256": sha256,
+            "threshold": self.predictor.threshold,
+            "threshold_strategy": self.config.get("threshold_strategy"),
+            "input_size": list(preprocess.get("input_size", [])),
+            "crop": self.config.get("crop"),
+            "class_names": list(self.config.get("class_names", [])),
+            "explain": self.explainable is not None,
+        }
+
+
+def load_trust_model(path: str | os.PathLike, role: str, device: str = "cpu") -> TrustModel:
+    """Load ``--fas``/``--deepfake``: ONNX for scoring when the folder has it, PyTorch for explain."""
+    import facetrust
+    from facetrust.checkpoint import read_config
+
+    folder = Path(path)
+    config = read_config(folder)  # clear CheckpointError for a missing or foreign folder
+    predictor = facetrust.load(folder, device=device)
+    explainable = getattr(predictor, "model", None)
+    if explainable is None and (folder / "model.safetensors").is_file():
+        from facetrust.checkpoint import load_model
+
+        explainable = load_model(folder, device=device)
+    config = getattr(predictor, "config", None) or config
+    return TrustModel(role, folder, predictor, explainable, config)
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def load_face_model(checkpoint: str | os.PathLike, gallery: str | os.PathLike) -> tuple[FaceModel, Gallery]:
+    """``--face CKPT --gallery DIR`` through ``facetrust.face`` (face recognition, issue 17)."""
+    if not _module_exists("facetrust.face"):
+        raise ConfigError(
+            "--face needs facetrust's face-recognition module (facetrust.face), which this install lacks; "
+            "update facetrust or start the service without --face"
+        )
+    from facetrust.face import serving  # type: ignore[import-not-found]
+
+    return serving.load_face_model(checkpoint), serving.load_gallery(gallery)
+
+
+def load_claims_model(checkpoint: str | os.PathLike) -> ClaimsModel:
+    """``--clip CKPT`` through ``facetrust.claims`` (claim verification, issue 19)."""
+    if not _module_exists("facetrust.claims"):
+        raise ConfigError(
+            "--clip needs facetrust's claim-verification module (facetrust.claims), which this install "
+            "lacks; update facetrust or start the service without --clip"
+        )
+    from facetrust.claims import serving  # type: ignore[import-not-found]
+
+    return serving.load_claims_model(checkpoint)
