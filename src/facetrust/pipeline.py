@@ -126,22 +126,11 @@ def box_list(box) -> list[float]:
     return [float(box.x), float(box.y), float(box.w), float(box.h)]
 
 
-def _fallback_score_faces(predictor, image: np.ndarray, boxes: list) -> np.ndarray:
-    """Until ``Predictor.score_faces`` exists: the default margin crop, resized to the model input."""
-    from facetrust.data.faces import crop_face
-
-    size = int(predictor.preprocess["input_size"][1])
-    return predictor.scores([crop_face(image, box, size, 0.2) for box in boxes])
-
-
 def score_boxes(predictor, image: np.ndarray, boxes: list) -> np.ndarray:
-    """P(bona fide) per box, cropped with the checkpoint's crop."""
+    """P(bona fide) per box, cropped with the checkpoint's crop (``Predictor.score_faces``)."""
     if not boxes:
-        return np.empty(0, dtype=np.float32)
-    score_faces = getattr(predictor, "score_faces", None)
-    if score_faces is None:
-        return _fallback_score_faces(predictor, image, boxes)
-    return np.asarray(score_faces(image, list(boxes)), dtype=np.float64)
+        return np.empty(0, dtype=np.float64)
+    return np.asarray(predictor.score_faces(image, list(boxes)), dtype=np.float64)
 
 
 def analyze_image(

@@ -84,11 +84,15 @@ def register(subparsers) -> None:
     s.add_argument("videos", help="a manifest of video files, or a {domain}/{live|spoof}/[attack/] folder of videos")
     s.add_argument("out", help="output folder (crops, manifest.csv, summary.json)")
     s.add_argument("--sampling", default="flip", help="flip (frames 6 and 6+n/2), uniform:N, or all")
-    s.add_argument("--detector", default="cascade", help="cascade (default), dlib, yunet, or none")
+    s.add_argument("--detector", default=None,
+                   help="mtcnn, blazeface, cascade, dlib, yunet, or none (default: facetrust.faces.DEFAULT_DETECTOR)")
     s.add_argument("--detector-model", default=None, help="ONNX file for yunet")
     s.add_argument("--size", type=int, default=224)
     s.add_argument("--margin", type=float, default=0.2, help="added to each side, as a fraction of the box")
-    s.add_argument("--no-face", default="centre", choices=("skip", "centre", "previous"))
+    s.add_argument("--no-face", default="centre", choices=("skip", "centre", "previous"),
+                   help="frames without a face: skip them, crop the centre, or reuse the previous box")
+    s.add_argument("--split", default=None, choices=("train", "val", "test"),
+                   help="put every row in this split (default: each video's split from the input)")
     s.set_defaults(func=run_prepare_videos)
 
 
@@ -175,13 +179,23 @@ def run_prepare_videos(args: argparse.Namespace) -> int:
     source = Path(args.videos)
     if source.is_dir():
         source = import_folders(source, Path(tempfile.mkdtemp()) / "videos.csv", videos=True)
-    kwargs = {"model": args.detector_model} if args.detector == "yunet" else {}
+    from facetrust.pipeline import default_detector_name
+
+    detector = args.detector or default_detector_name()
+    kwargs = {"model": args.detector_model} if args.detector_model else {}
     manifest, summary = prepare_videos(
         read_manifest(source), args.out, sampling=args.sampling,
-        detector=None if args.detector == "none" else args.detector, size=args.size, margin=args.margin,
-        no_face=args.no_face, detector_kwargs=kwargs)
+        detector=None if detector == "none" else detector, size=args.size, margin=args.margin,
+        no_face=args.no_face, detector_kwargs=kwargs, split=args.split)
     print(json.dumps(summary.to_dict(), indent=2))
-    print(f"manifest written: {manifest}")
+    print(f"manifest written: {manifest} (crops made with {detector}, margin {args.margin}, {args.size} px: "
+          f"recorded in {manifest}.crop.json, and by training in the checkpoint)")
+    if len(summary.splits) == 1 and args.split is None:
+        import sys
+
+        print(f"warning: every row is in split {next(iter(summary.splits))!r} (too few videos per domain to split "
+              "by subject, or the input's layout says so); pass --split or use {domain}/{train,val,test}/... "
+              "folders", file=sys.stderr)
     return 0
 
 

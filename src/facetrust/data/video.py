@@ -8,7 +8,13 @@ Sampling rules:
 
 When no face is found in a frame the policy is explicit (``skip`` the frame, ``centre`` crop, or
 reuse the ``previous`` frame's box, falling back to skip when there is none); each use is counted.
+The largest face of a frame is kept, as ``facetrust.pipeline`` scores the largest face first.
 A video that cannot be opened or decoded is recorded in the summary and the others go on.
+
+How the crops were made is written beside the manifest, ``manifest.csv.crop.json`` (the crop config
+of ``facetrust.faces.crop``: detector, method, margin, size); training reads it with
+``read_crop_record`` and stores it in the checkpoint's ``config.json`` under ``"crop"``, so that
+``predict`` crops new faces exactly as the training crops were made.
 """
 
 from __future__ import annotations
@@ -25,6 +31,41 @@ from facetrust.errors import DataError
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".m4v", ".webm", ".wmv", ".mpg", ".mpeg", ".3gp")
 NO_FACE_POLICIES = ("skip", "centre", "previous")
+CROP_SUFFIX = ".crop.json"
+
+
+def crop_record_path(manifest: str | os.PathLike) -> Path:
+    """The sidecar that records how a manifest's crops were made: ``<manifest>.crop.json``."""
+    return Path(f"{manifest}{CROP_SUFFIX}")
+
+
+def read_crop_record(manifest: str | os.PathLike | None) -> dict | None:
+    """The crop config recorded beside ``manifest`` by ``prepare-videos``, or None when there is none."""
+    if manifest is None or not crop_record_path(manifest).is_file():
+        return None
+    path = crop_record_path(manifest)
+    try:
+        crop = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot read the crop record ({err}); delete it or re-run prepare-videos") from err
+    from facetrust.faces.crop import validate_crop
+
+    return validate_crop(crop, str(path))
+
+
+def _crop(image: np.ndarray, box, crop: dict) -> np.ndarray:
+    """The face crop of the model's crop config (one 3-channel crop here)."""
+    from facetrust.faces.crop import crop_for_model
+
+    return crop_for_model(image, box, crop)
+
+
+def _relative_path(domain: str, video_id: str, index: int) -> str:
+    """``<domain>/<video_id>_f<index>.png``, the domain not repeated when the video id starts with it."""
+    parts = [p for p in str(video_id).replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    if not parts or parts[0] != str(domain):
+        parts = [str(domain), *parts]
+    return "/".join(parts) + f"_f{index}.png"
 
 
 def frame_indices(n_frames: int, rule: str) -> list[int]:
@@ -91,10 +132,12 @@ class PrepareSummary:
     faces_found: int = 0
     no_face: dict[str, int] = field(default_factory=lambda: {p: 0 for p in NO_FACE_POLICIES})
     failed: list[dict[str, str]] = field(default_factory=list)
+    splits: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"videos_ok": self.videos_ok, "videos_failed": len(self.failed), "frames_written": self.frames_written,
-                "faces_found": self.faces_found, "no_face": self.no_face, "failed": self.failed}
+                "faces_found": self.faces_found, "no_face": self.no_face, "splits": self.splits,
+                "failed": self.failed}
 
 
 def prepare_videos(
@@ -106,20 +149,27 @@ def prepare_videos(
     margin: float = 0.2,
     no_face: str = "centre",
     detector_kwargs: dict | None = None,
+    split: str | None = None,
 ) -> tuple[Path, PrepareSummary]:
     """Frames -> face crops for every video row; returns (manifest path, summary).
 
     ``videos`` has the manifest columns with ``abs_path`` (or ``path``) pointing at video files;
     ``detector=None`` keeps whole frames (centre square). Crops go to
-    ``out_dir/<domain>/<video_id>_f<frame>.png``; ``manifest.csv`` and ``summary.json`` beside them.
+    ``out_dir/<video_id>_f<frame>.png`` (video ids start with the domain; one is prepended when not);
+    ``manifest.csv``, its crop record ``manifest.csv.crop.json`` and ``summary.json`` beside them.
+    Each row keeps its video's split, or gets ``split`` when given (e.g. ``test`` for an evaluation set).
     """
-    from facetrust.data.faces import create_detector, crop_face
     from facetrust.data.io import write_image
-    from facetrust.data.manifest import REQUIRED_COLUMNS, write_manifest
+    from facetrust.data.manifest import REQUIRED_COLUMNS, SPLITS, write_manifest
+    from facetrust.pipeline import create_detector
 
     if no_face not in NO_FACE_POLICIES:
         raise DataError(f"unknown no-face policy {no_face!r}; use one of {NO_FACE_POLICIES}")
+    if split is not None and split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; use one of {SPLITS}")
     frame_indices(100, sampling)  # validate the rule before any work
+    crop = {"detector": detector, "crops": [{"method": "margin", "margin": float(margin), "size": [size, size]}],
+            "source": "prepare-videos", "no_face": no_face}
     finder = create_detector(detector, **(detector_kwargs or {})) if detector else None
     out_dir = Path(out_dir)
     summary, rows = PrepareSummary(), []
@@ -139,21 +189,25 @@ def prepare_videos(
             if finder is not None:
                 boxes = finder.detect(frame)
                 if boxes:
-                    box, previous = boxes[0], boxes[0]
+                    box = previous = max(boxes, key=lambda b: b.w * b.h)
                     summary.faces_found += 1
                 else:
                     summary.no_face[no_face] += 1
                     if no_face == "skip" or (no_face == "previous" and previous is None):
                         continue
                     box = previous if no_face == "previous" else None
-            rel = f"{row['domain']}/{row['video_id']}_f{index}.png"
-            write_image(out_dir / rel, crop_face(frame, box, size, margin))
-            rows.append({**{c: row[c] for c in REQUIRED_COLUMNS if c != "path"}, "path": rel, "frame": index})
+            rel = _relative_path(row["domain"], row["video_id"], index)
+            write_image(out_dir / rel, _crop(frame, box, crop))
+            record = {**{c: row[c] for c in REQUIRED_COLUMNS if c != "path"}, "path": rel, "frame": index}
+            rows.append({**record, "split": split} if split else record)
             written += 1
         summary.frames_written += written
         summary.videos_ok += 1
     if not rows:
         raise DataError(f"prepare-videos: no frame written; failures: {summary.failed[:3]}")
-    manifest = write_manifest(pd.DataFrame(rows), out_dir / "manifest.csv")
+    table = pd.DataFrame(rows)
+    summary.splits = {str(k): int(v) for k, v in table["split"].value_counts().sort_index().items()}
+    manifest = write_manifest(table, out_dir / "manifest.csv")
+    crop_record_path(manifest).write_text(json.dumps(crop, indent=2) + "\n")
     (out_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
     return manifest, summary

@@ -285,8 +285,11 @@ def train_one(config: FasExperiment, protocol, seed: int, df, run_dir: Path) -> 
                 "seed": seed, "best_step": module.best_step, "selection": config.eval.select,
                 "train_seconds": round(train_seconds, 1), "metrics": frame.metrics,
                 "data": str(config.data.manifest or "fas-sim"), "history": module.history}
+    from facetrust.data.video import read_crop_record
+
     facetrust.save(model, run_dir / "checkpoint", threshold=frame.threshold,
-                   threshold_strategy=config.eval.threshold, metadata=metadata)
+                   threshold_strategy=config.eval.threshold, metadata=metadata,
+                   crop=read_crop_record(config.data.manifest))
     record = {"protocol": protocol.name, "target": protocol.target, "seed": seed, "model": m.name,
               "best_step": module.best_step, "train_seconds": round(train_seconds, 1),
               "checkpoint": str(run_dir / "checkpoint"), **result.to_dict()}
