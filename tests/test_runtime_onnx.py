@@ -85,7 +85,7 @@ def test_predict_cli_without_torch(exported, tmp_path):
     result = _run_without_torch(f"""
         import sys
         from facetrust.cli import main
-        sys.exit(main(["predict", {str(folder)!r}, *{[str(p) for p in paths]!r}, "--json"]))
+        sys.exit(main(["predict", {str(folder)!r}, *{[str(p) for p in paths]!r}, "--crops", "--json"]))
     """, tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)

@@ -25,7 +25,15 @@ def open_capture(source: int | str, name: str):
     import cv2
 
     if isinstance(source, int):
-        capture = cv2.VideoCapture(source)
+        quiet = getattr(getattr(cv2, "utils", None), "logging", None)
+        level = quiet.getLogLevel() if quiet else None
+        if quiet:
+            quiet.setLogLevel(quiet.LOG_LEVEL_ERROR)  # our message below says it better than OpenCV's warnings
+        try:
+            capture = cv2.VideoCapture(source)
+        finally:
+            if quiet:
+                quiet.setLogLevel(level)
         if not capture.isOpened():
             raise DataError(f"{name}: cannot be opened (no camera with index {source}, no permission, or it "
                             "is in use); list cameras with `v4l2-ctl --list-devices` or try --camera 0")
