@@ -129,10 +129,23 @@ def onnx_parity(model, onnx_path: str | os.PathLike, batch: np.ndarray, session=
 
 
 def load_sample_images(
-    manifest: str | os.PathLike | None, count: int, seed: int = 0, splits: tuple[str, ...] | None = None
+    manifest: str | os.PathLike | None, count: int, seed: int = 0, splits: tuple[str, ...] | None = None,
+    model=None,
 ) -> tuple[list[np.ndarray], str]:
     """``count`` RGB images from a manifest (spread over labels and domains; bad files skipped and
-    named on stderr), or seeded random images when ``manifest`` is None. Returns (images, source)."""
+    named on stderr), or seeded random images when ``manifest`` is None. Returns (images, source).
+
+    With ``model``, the images are made into what it takes: a model of k stacked crops (input
+    channels 3k) gets ``crop_for_model(image, None, its crop)`` per image."""
+    if model is not None:
+        from facetrust.faces.crop import checkpoint_crop, face_images_as_inputs
+
+        images, source = load_sample_images(manifest, count, seed, splits)
+        channels = int(model.preprocess["input_size"][0])
+        if channels == 3:
+            return images, source
+        crop = checkpoint_crop(getattr(model, "checkpoint_config", None) or {}, model.preprocess)
+        return face_images_as_inputs(images, crop, channels), f"{source} (stacked crops, box=None)"
     if manifest is None:
         rng = np.random.default_rng(seed)
         return [rng.integers(0, 256, size=(96, 96, 3), dtype=np.uint8) for _ in range(count)], "random"
@@ -204,7 +217,7 @@ def export_checkpoint(
                               "overwritten. Choose another folder")
     model = load_model(checkpoint)
     checkpoint_config = model.checkpoint_config
-    images, source = load_sample_images(calib, parity_samples, splits=("val", "test"))
+    images, source = load_sample_images(calib, parity_samples, splits=("val", "test"), model=model)
     batch = preprocess_images(images, model.preprocess)
     out.mkdir(parents=True, exist_ok=True)
     info = export_onnx(model, out / ONNX_FILE, opset=opset, exporter=exporter)

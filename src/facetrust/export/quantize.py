@@ -501,7 +501,7 @@ def export_int8(
     mode = choose_mode(onnx.load(str(out / ONNX_FILE), load_external_data=False), mode)
     calibration, calib_source = None, None
     if mode == "static":
-        calib_images, calib_source = load_sample_images(calib, calib_samples, seed=1, splits=("train",))
+        calib_images, calib_source = load_sample_images(calib, calib_samples, seed=1, splits=("train",), model=model)
         calibration = preprocess_images(calib_images, model.preprocess)
     threshold = checkpoint_config.get("threshold")
     threshold_note = "stored threshold"
@@ -519,7 +519,7 @@ def export_int8(
             raise FacetrustError(f"--int8-agreement needs --calib MANIFEST with val and test splits (got {calib}): "
                                  "the FP32 prefix is chosen on the val images and the agreement reported on the "
                                  "test images")
-        val_images, _ = load_sample_images(calib, agreement_samples, seed=2, splits=("val",))
+        val_images, _ = load_sample_images(calib, agreement_samples, seed=2, splits=("val",), model=model)
         val_batch = preprocess_images(val_images, model.preprocess)
         val_fp32 = onnx_decision_logits(fp32_session, val_batch)
         val_detail: dict[str, dict[str, float]] = {}
@@ -538,7 +538,7 @@ def export_int8(
     info = quantize_int8(out / ONNX_FILE, folder / ONNX_FILE, mode=mode, calibration=calibration, front=front,
                          reduce_range=reduce_range, agreement_of=search,
                          agreement_target=agreement_target if agreement_target is not None else 0.99)
-    held_out, held_source = load_sample_images(calib, agreement_samples, seed=2, splits=report_splits)
+    held_out, held_source = load_sample_images(calib, agreement_samples, seed=2, splits=report_splits, model=model)
     batch = preprocess_images(held_out, model.preprocess)
     fp32_scores = onnx_scores(fp32_session, batch)
     int8_scores = onnx_scores(make_session(folder / ONNX_FILE), batch)

@@ -162,3 +162,16 @@ def checkpoint_crop(config: dict[str, Any], preprocess: dict[str, Any]) -> dict[
         raise ConfigError(f"config.json 'crop' makes {len(crop['crops'])} crop(s) = {3 * len(crop['crops'])} "
                           f"channels but the model takes {channels}")
     return crop
+
+
+def face_images_as_inputs(images: list[np.ndarray], crop: dict[str, Any], channels: int) -> list[np.ndarray]:
+    """Pictures that already are face regions (a manifest's crops) -> the images a model takes.
+
+    A 3-channel model takes them as they are (the historical path, resized by preprocessing); a model
+    of k stacked crops gets ``crop_for_model(image, None, crop)`` (the ``box=None`` policy), so
+    export parity and INT8 calibration can run on the same images. This is not how such a model
+    should be scored on photos: detect the face and use ``Predictor.score_faces``.
+    """
+    if channels == 3:
+        return images
+    return [crop_for_model(image, None, crop) for image in images]

@@ -187,7 +187,7 @@ class SilentFaceFusion(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         log_p = self.class_log_probs(x)
-        attack = torch.logaddexp(log_p[:, 0], log_p[:, 2])
+        attack = torch.logsumexp(log_p[:, 0::2], dim=1)  # log(p0 + p2), the two attack classes
         return torch.stack([attack, log_p[:, REAL_CLASS]], dim=1)
 
 
@@ -243,6 +243,9 @@ def parse_weights_name(path) -> dict:
     parts = name.removesuffix(".pth").split("_")
     hint = ("expected a released Silent-Face file name such as 2.7_80x80_MiniFASNetV2.pth or "
             "4_0_0_80x80_MiniFASNetV1SE.pth (scale, [shift_x, shift_y,] HxW, model); rename the file")
+    if parts[0] == "org":
+        raise CheckpointError(f"{path}: an 'org' model scores the whole picture resized, without a face crop; "
+                              "facetrust imports only the face-patch models (scale_..._HxW_MiniFASNet*.pth)")
     if not name.endswith(".pth") or len(parts) not in (3, 5) or "x" not in parts[-2]:
         raise CheckpointError(f"{path}: cannot read the model and crop from the name; {hint}")
     try:
@@ -250,9 +253,6 @@ def parse_weights_name(path) -> dict:
         height, width = (int(v) for v in parts[-2].split("x"))
     except ValueError as err:
         raise CheckpointError(f"{path}: {err}; {hint}") from err
-    if parts[0] == "org":
-        raise CheckpointError(f"{path}: an 'org' model scores the whole picture resized, without a face crop; "
-                              "facetrust imports only the face-patch models (scale_..._HxW_MiniFASNet*.pth)")
     try:
         scale = float(parts[0])
         shifts = [float(v) for v in parts[1:-2]]
@@ -309,11 +309,14 @@ def from_released_weights(paths: list) -> SilentFaceFusion:
     model = create_model("silent_face_fusion", members=[i["variant"] for i in infos], image_size=infos[0]["size"][0])
     for info, member in zip(infos, model.members, strict=True):
         state = read_state_dict(info["path"])
-        missing, unexpected = member.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise CheckpointError(
-                f"{info['path']}: its tensors do not fit {info['variant']} (missing {missing[:4]}, unexpected "
-                f"{unexpected[:4]}); is the file name's model right?")
+        try:
+            missing, unexpected = member.load_state_dict(state, strict=False)
+            problem = f"missing {missing[:4]}, unexpected {unexpected[:4]}" if missing or unexpected else ""
+        except RuntimeError as err:  # shape mismatches
+            problem = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        if problem:
+            raise CheckpointError(f"{info['path']}: its tensors do not fit {info['variant']} ({problem[:300]}); "
+                                  "is the model in the file name right?")
         info["sha256"] = hashlib.sha256(info["path"].read_bytes()).hexdigest()
     model.eval()
     model.checkpoint_crop = {
