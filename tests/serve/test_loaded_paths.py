@@ -126,3 +126,37 @@ def test_loaders_name_the_missing_module(monkeypatch, tmp_path):
         models.load_face_model(tmp_path, tmp_path)
     with pytest.raises(ConfigError, match="facetrust.claims"):
         models.load_claims_model(tmp_path)
+
+
+def test_real_face_model_dlib_resnet(checkpoint, astronaut, tmp_path):
+    """--face dlib-resnet --gallery DIR: the service agrees with facetrust.face's own verify and identify."""
+    pytest.importorskip("dlib")
+    from facetrust.data.io import write_image
+    from facetrust.face.embedder import load_embedder
+    from facetrust.face.ops import enroll, verify
+    from facetrust.serve.models import load_face_model
+
+    flipped = np.ascontiguousarray(astronaut[:, ::-1])
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    for path, image in zip(paths, (astronaut, flipped), strict=True):
+        write_image(path, image)
+    reference = load_embedder("dlib-resnet", DETECTOR)
+    enroll(tmp_path / "gallery", "eileen", [str(paths[0])], reference)
+    expected = verify(str(paths[0]), str(paths[1]), reference)
+    face, gallery = load_face_model("dlib-resnet", tmp_path / "gallery")
+    engine = Engine(load_trust_model(checkpoint, "fas"), face=face, gallery=gallery, detector=DETECTOR)
+    with TestClient(create_app(engine)) as c:
+        got = c.post("/v1/verify", files={"file_a": paths[0].read_bytes(), "file_b": paths[1].read_bytes()}).json()
+        identity = c.post("/v1/analyze", content=paths[1].read_bytes()).json()["faces"][0]["identity"]
+    # the service embeds the boxes of its own detector; facetrust.face's verify finds them with dlib's HOG
+    from facetrust.pipeline import create_detector
+
+    chips = [reference.align(image, sorted(create_detector(DETECTOR).detect(image), key=lambda b: -b.w * b.h)[0])
+             for image in (astronaut, flipped)]
+    a, b = reference.embed_aligned(chips).astype(np.float64)
+    assert got["same"] is expected["same"] is True
+    assert got["similarity"] == pytest.approx(float(a @ b), abs=1e-5)
+    assert abs(got["similarity"] - expected["similarity"]) < 0.01  # same face, boxes from another detector
+    assert got["threshold"] == pytest.approx(expected["threshold"])
+    assert identity["name"] == "eileen" and identity["known"] is True  # enrolled from dlib's box of the other view
+    assert identity["similarity"] >= identity["threshold"] and abs(identity["similarity"] - float(a @ b)) < 0.01

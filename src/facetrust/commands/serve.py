@@ -17,8 +17,9 @@ def register(subparsers) -> None:
     p.add_argument("--fas", required=True, metavar="CKPT",
                    help="anti-spoofing model: exported ONNX folder (preferred) or PyTorch checkpoint folder")
     p.add_argument("--deepfake", metavar="CKPT", help="deepfake model (ONNX folder or checkpoint)")
-    p.add_argument("--face", metavar="CKPT", help="face-recognition model (enables /v1/verify; with --gallery, identities)")
-    p.add_argument("--gallery", metavar="DIR", help="enrolled identities for --face")
+    p.add_argument("--face", metavar="CKPT", help="face-recognition checkpoint, its ONNX folder, or dlib-resnet (enables /v1/verify; "
+                   "with --gallery, identities in /v1/analyze)")
+    p.add_argument("--gallery", metavar="DIR", help="gallery folder made by `facetrust enroll` with the same --face model")
     p.add_argument("--clip", metavar="CKPT", help="CLIP model for /v1/claims")
     p.add_argument("--detector", default=None,
                    help="face detector (default: the one the --fas checkpoint records, else facetrust's default)")

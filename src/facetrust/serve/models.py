@@ -110,16 +110,49 @@ def _module_exists(name: str) -> bool:
         return False
 
 
-def load_face_model(checkpoint: str | os.PathLike, gallery: str | os.PathLike) -> tuple[FaceModel, Gallery]:
-    """``--face CKPT --gallery DIR`` through ``facetrust.face`` (face recognition, issue 17)."""
+class EmbedderFaceModel:
+    """``facetrust.face``'s embedder behind ``FaceModel``: the face aligned from its box, then embedded."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder, self.name = embedder, str(embedder.name)
+        self.threshold, self.model_hash = float(embedder.threshold), embedder.model_hash
+        self.threshold_strategy = getattr(embedder, "threshold_strategy", None)
+
+    def embed(self, image: np.ndarray, box: Any) -> np.ndarray:
+        return self.embedder.embed_aligned([self.embedder.align(image, box)])[0]
+
+
+class FaceGallery:
+    """``facetrust.face.gallery.Gallery`` behind ``Gallery``: best match at the model's threshold."""
+
+    def __init__(self, gallery: Any, threshold: float) -> None:
+        self.gallery, self.threshold = gallery, threshold
+
+    def identify(self, embedding: np.ndarray) -> tuple[str | None, float]:
+        match = self.gallery.identify(embedding, self.threshold)
+        known = match["similarity"] >= self.threshold
+        return (match["best_match"] if known else None), float(match["similarity"])
+
+    def __len__(self) -> int:
+        return len(self.gallery.names)
+
+
+def load_face_model(checkpoint: str | os.PathLike, gallery: str | os.PathLike | None) -> tuple[FaceModel, Gallery | None]:
+    """``--face CKPT|dlib-resnet [--gallery DIR]`` through ``facetrust.face`` (gallery made by the same model)."""
     if not _module_exists("facetrust.face"):
         raise ConfigError(
             "--face needs facetrust's face-recognition module (facetrust.face), which this install lacks; "
             "update facetrust or start the service without --face"
         )
-    from facetrust.face import serving  # type: ignore[import-not-found]
+    from facetrust.face.embedder import load_embedder
+    from facetrust.face.gallery import Gallery as StoredGallery
 
-    return serving.load_face_model(checkpoint), serving.load_gallery(gallery)
+    model = EmbedderFaceModel(load_embedder(checkpoint))
+    if gallery is None:
+        return model, None
+    stored = StoredGallery.load(gallery)
+    stored.check_model(model.model_hash, model.name, gallery)
+    return model, FaceGallery(stored, model.threshold)
 
 
 def load_claims_model(checkpoint: str | os.PathLike) -> ClaimsModel:
