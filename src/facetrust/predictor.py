@@ -18,7 +18,6 @@ import numpy as np
 
 from facetrust.errors import ConfigError, DataError
 
-
 CHANNEL_ORDERS = ("rgb", "bgr")
 
 
