@@ -15,7 +15,7 @@ import sys
 # Order as shown in --help.
 COMMANDS = (
     "demo", "data", "train", "distill", "eval", "predict", "export", "bench", "explain", "serve",
-    "enroll", "identify", "verify", "models", "import", "version",
+    "enroll", "identify", "verify", "verify-claims", "models", "import", "version",
 )
 
 
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"facetrust.commands.{name}_" if keyword.iskeyword(name) else
-                                         f"facetrust.commands.{name}")
+                                         f"facetrust.commands.{name.replace('-', '_')}")
         module.register(subparsers)
     return parser
 
