@@ -8,7 +8,8 @@ preprocessing dict. ``pretrained`` is ``None`` (random init, offline), a pretrai
 ``clip-tiny`` is a small CLIP (64 px, patch 8, 4 vision layers of width 128, 2 text layers of width
 64, 64-d embedding) registered through open_clip's own model-config mechanism
 (``open_clip.add_model_config``), so open_clip itself builds it and the real BPE tokenizer is kept.
-It exists for tests and the CPU demo.
+It exists for tests and the CPU demo. ``clip-small`` is one size up (6 vision layers of width 256,
+4 text layers of width 128, 128-d embedding); both are pretrained by ``task: clip`` (docs/clip.md).
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
         "embed_dim": 64,
         "vision_cfg": {"image_size": 64, "layers": 4, "width": 128, "head_width": 32, "patch_size": 8},
         "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+    },
+    # one size up (same 64 px input and context, for pretraining on the captioned corpus)
+    "clip-small": {
+        "embed_dim": 128,
+        "vision_cfg": {"image_size": 64, "layers": 6, "width": 256, "head_width": 64, "patch_size": 8},
+        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 4},
     },
 }
 PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt", ".tar"}

@@ -1,8 +1,8 @@
 """Tasks wire models, losses and data into Lightning modules.
 
 ``TASKS`` is the dispatch point of ``facetrust train`` / ``distill``: the YAML's top-level ``task:``
-key (default ``fas``) names a module here that provides ``train(path, overrides, out)`` (and
-``distill(...)`` where the task has one). ``fas`` and ``deepfake`` are binary trust tasks sharing
+key (default ``fas``) names a module here that provides ``train_command(config_path, overrides, out)
+-> exit status`` (and ``distill_command`` with the same arguments where the task has one). ``fas`` and ``deepfake`` are binary trust tasks sharing
 one engine (``facetrust.tasks.binary``); other tasks add their own entry (one line each).
 """
 
@@ -14,6 +14,7 @@ from types import ModuleType
 TASKS: dict[str, str] = {
     "fas": "facetrust.tasks.binary",
     "deepfake": "facetrust.tasks.binary",
+    "clip": "facetrust.tasks.clip",
 }
 
 
