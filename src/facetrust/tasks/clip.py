@@ -244,3 +244,9 @@ def train(path, overrides: list[str] | None = None, out: str | None = None) -> d
         print((Path(run["weights"]).parent / "report.md").read_text())
         print(f"weights: {run['weights']}  (FLIP configs: --set model.pretrained={run['weights']})")
     return result
+
+
+def train_command(config_path, overrides: list[str] | None = None, out: str | None = None) -> int:
+    """The ``facetrust train`` entry point of ``task: clip`` (``facetrust.tasks.TASKS``): exit status."""
+    train(config_path, overrides, out)
+    return 0
