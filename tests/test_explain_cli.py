@@ -39,7 +39,8 @@ def test_overlay_writes_a_png_of_the_image_size(checkpoint, images, tmp_path):
     from facetrust.data import read_image
 
     out = tmp_path / "map.png"
-    assert main(["explain", str(checkpoint), str(images / "face0.png"), "--method", "rollout", "--out", str(out)]) == 0
+    assert main(["explain", str(checkpoint), str(images / "face0.png"), "--method", "rollout", "--out", str(out),
+                 "--crops"]) == 0
     written = read_image(out)
     assert written.shape == (40, 56, 3)
     assert not np.array_equal(written, read_image(images / "face0.png"))  # the heatmap is drawn
@@ -61,7 +62,7 @@ def test_errors_exit_2_with_a_message(checkpoint, images, tmp_path, capsys):
     assert main(["explain", str(checkpoint), "--method", "gradcam"]) == 2
     assert "IMAGE" in capsys.readouterr().err
     assert main(["explain", str(checkpoint), str(images / "face0.png"), "--method", "rollout",
-                 "--prompt", "a printout", "--out", str(tmp_path / "x.png")]) == 2
+                 "--prompt", "a printout", "--out", str(tmp_path / "x.png"), "--crops"]) == 2
     assert "text tower" in capsys.readouterr().err
     assert main(["explain", str(checkpoint), str(images / "missing.png"), "--out", str(tmp_path / "y.png")]) == 2
 
@@ -86,5 +87,40 @@ def test_flip_checkpoint_explains_a_prompt(images, tmp_path):
     save(create_model("flip_it", clip="clip-tiny"), folder)
     out = tmp_path / "printout.png"
     code = main(["explain", str(folder), str(images / "face1.png"), "--method", "clip-relevance",
-                 "--prompt", "a printout shown to be a spoof face", "--out", str(out)])
+                 "--prompt", "a printout shown to be a spoof face", "--out", str(out), "--crops"])
     assert code == 0 and read_image(out).shape == (40, 56, 3)
+
+
+def test_a_photo_is_explained_on_the_face_predict_scores(tmp_path, capsys):
+    """Upright photo -> detected face -> the checkpoint's crop: score and decision are predict's own."""
+    import json
+
+    import cv2
+    import skimage.data
+
+    import facetrust
+    from facetrust.checkpoint import save
+    from facetrust.data import read_image
+    from facetrust.models import create_model
+
+    torch.manual_seed(0)
+    folder = save(create_model("resnet8", image_size=48), tmp_path / "r8", threshold=0.5)
+    photo = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(photo), cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
+    out = tmp_path / "map.png"
+    assert main(["explain", str(folder), str(photo), "--method", "gradcam", "--detector", "cascade",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert main(["predict", str(folder), str(photo), "--detector", "cascade", "--json"]) == 0
+    face = json.loads(capsys.readouterr().out.splitlines()[-1])["results"][0]["faces"][0]
+    assert f"score {face['score']:.3f}" in text and f"decision {face['decision']}" in text
+    assert f"the map explains class {face['decision']!r}" in text and "the predicted class" in text
+    assert read_image(out).shape == (48, 48, 3)  # the model's input crop, not the whole photo
+    assert main(["explain", str(folder), str(photo), "--target", "live", "--box", "0,0,10,10",
+                 "--out", str(out)]) == 2
+    assert "too small" in capsys.readouterr().err
+    blank = tmp_path / "wall.png"
+    cv2.imwrite(str(blank), np.full((100, 100, 3), 128, np.uint8))
+    assert main(["explain", str(folder), str(blank), "--detector", "cascade", "--out", str(out)]) == 2
+    assert "no face found" in capsys.readouterr().err
+    assert facetrust.load(folder).threshold == 0.5

@@ -2,6 +2,11 @@
 
     facetrust explain CKPT IMAGE --method gradcam [--target spoof|live] [--prompt TEXT] --out map.png
     facetrust explain CKPT --faithfulness MANIFEST_OR_FOLDER_OR_IMAGES --methods gradcam rollout --out report.md
+
+A photo goes through the same path as ``facetrust predict`` (``facetrust.pipeline``): read upright,
+the largest face detected (or ``--box``), cropped as the model was trained; the map explains that
+crop, the model's input, and the command says the score, the decision and which class it explains.
+``--crops`` takes the image as a ready face crop (an image of a prepared manifest).
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ def register(subparsers) -> None:
     p.add_argument("--prompt", default=None,
                    help="explain the similarity to this text (FLIP/CLIP with a text tower)")
     p.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay")
+    p.add_argument("--detector", default=None,
+                   help="face detector for a photo (default: facetrust.faces.DEFAULT_DETECTOR)")
+    p.add_argument("--box", default=None, metavar="X,Y,W,H", help="use this face box instead of detecting")
+    p.add_argument("--crops", action="store_true",
+                   help="the image already is a face crop (as in a prepared manifest): explain it whole")
     p.add_argument("--out", default=None,
                    help="overlay PNG (single image) or Markdown report (--faithfulness)")
     p.add_argument("--faithfulness", metavar="IMAGES", nargs="+", default=None,
@@ -79,22 +89,69 @@ def _image_paths(sources: list[str], limit: int, domain: str | None = None, spli
     return paths[:limit]
 
 
-def _explain_one(model, args) -> int:
+def _face_crop(model, args):
+    """(model input crop (H, W, 3k) uint8, FaceResult) of the image's largest face, as ``predict`` makes it."""
+    from facetrust.commands.predict import parse_box
     from facetrust.data import read_image
+    from facetrust.errors import DataError
+    from facetrust.faces.crop import crop_for_model
+    from facetrust.pipeline import analyze_crop, analyze_image, check_box_inside, create_detector
+    from facetrust.predictor import TorchPredictor
+
+    image = read_image(args.image)
+    predictor = TorchPredictor(model)
+    if args.crops:
+        return image, analyze_crop(predictor, image)
+    boxes = None
+    if args.box:
+        boxes = [parse_box(args.box)]
+        check_box_inside(boxes[0], image.shape, args.image)
+    faces = analyze_image(predictor, image, detector=None if boxes else create_detector(args.detector), boxes=boxes)
+    if not faces:
+        raise DataError(f"{args.image}: no face found, nothing to explain (give --box x,y,w,h, another --detector, "
+                        "or --crops if the image already is a face crop)")
+    if faces[0].score is None:
+        raise DataError(f"{args.image}: the largest face ({faces[0].box.w:.0f} px) is too small to score")
+    return crop_for_model(image, faces[0].box, predictor.crop), faces[0]
+
+
+def _explained_class(model, face, target) -> str:
+    """Which class (or prompt) the map explains, in words."""
+    from facetrust.explain.targets import CLASS_NAMES
+    from facetrust.pipeline import decision_label
+
+    task = getattr(model, "checkpoint_config", {}).get("task")
+    if target is None:
+        index, why = int(face.score >= 0.5), "the predicted class, argmax of the logits"
+    elif isinstance(target, int):
+        index, why = target, "--target"
+    else:
+        index, why = CLASS_NAMES.get(target.strip().lower().replace("_", " "), -1), "--target"
+    name = decision_label(task, bool(index)) if index in (0, 1) else f"output {index}"
+    return f"class {name!r} (logit {index}, {why})"
+
+
+def _explain_one(model, args) -> int:
+    import numpy as np
+
     from facetrust.errors import FacetrustError
     from facetrust.explain import explain
     from facetrust.explain.overlay import overlay, save_png
 
     if args.out is None:
         raise FacetrustError("--out PNG is required to write the overlay")
-    image = read_image(args.image)
+    crop, face = _face_crop(model, args)
+    target = _target(args.target)
     try:
-        heatmap = explain(model, image, args.method, target=_target(args.target), prompt=args.prompt)
+        heatmap = explain(model, crop, args.method, target=target, prompt=args.prompt)
     except (TypeError, ValueError, NotImplementedError) as err:
         raise FacetrustError(f"{args.method} on {args.checkpoint}: {err}") from err
-    path = save_png(args.out, overlay(image, heatmap, alpha=args.alpha))
-    what = f"prompt {args.prompt!r}" if args.prompt else f"target {args.target or 'predicted class'}"
-    print(f"wrote {path} ({args.method}, {what})")
+    path = save_png(args.out, overlay(np.ascontiguousarray(crop[..., :3]), heatmap, alpha=args.alpha))
+    what = f"the similarity to the prompt {args.prompt!r}" if args.prompt else _explained_class(model, face, target)
+    threshold = "no threshold" if face.threshold is None else f"threshold {face.threshold:.3f}"
+    box = ", ".join(f"{v:.0f}" for v in (face.box.x, face.box.y, face.box.w, face.box.h))
+    print(f"{args.image}: face [{box}] score {face.score:.3f} (P(bona fide)), decision {face.label} ({threshold})")
+    print(f"wrote {path} ({args.method} on the {crop.shape[1]}x{crop.shape[0]} model input crop; the map explains {what})")
     return 0
 
 
