@@ -48,7 +48,9 @@ def preprocess_images(images: list[np.ndarray], preprocess: dict[str, Any]) -> n
         raise ConfigError(f"preprocess pixel_scale must be > 0, got {pixel_scale}")
     mean = np.asarray(preprocess["mean"], dtype=np.float32).reshape(1, 1, -1)
     std = np.asarray(preprocess["std"], dtype=np.float32).reshape(1, 1, -1)
-    permutation = np.arange(channels).reshape(-1, 3)[:, ::-1].reshape(-1) if order == "bgr" and channels % 3 == 0 else None
+    if order == "bgr" and channels % 3:
+        raise ConfigError(f"preprocess channel_order 'bgr' needs 3k input channels, got {channels}")
+    permutation = np.arange(channels).reshape(-1, 3)[:, ::-1].reshape(-1) if order == "bgr" else None
     batch = np.empty((len(images), channels, height, width), dtype=np.float32)
     for i, image in enumerate(images):
         if image.ndim == 3 and image.dtype == np.uint8 and image.shape[2] == 3 and channels > 3:

@@ -4,7 +4,9 @@ Every module in this package registers its builders with ``@MODELS.register(...)
 factory imports them all the first time it is called, so ``import facetrust`` stays light.
 
 A builder returns an ``nn.Module`` that carries ``model.preprocess`` =
-``{"input_size": (C, H, W), "mean": (...), "std": (...)}``. The factory records the name and the
+``{"input_size": (C, H, W), "mean": (...), "std": (...)}`` and optionally ``"channel_order"``
+("rgb" default, or "bgr") and ``"pixel_scale"`` (255.0 default; 1.0 feeds raw 0..255); C = 3k for a
+model of k face crops stacked on the channel axis (``facetrust.faces.crop``). The factory records the name and the
 keyword arguments in ``model.architecture`` so that a checkpoint can rebuild the model; they must be
 JSON-serialisable. Weights never come from ``pretrained`` when a checkpoint is loaded: the loader
 passes ``pretrained=None`` and reads the safetensors file instead.
@@ -44,6 +46,10 @@ def validate_preprocess(preprocess: Any, where: str) -> dict:
         raise ValueError(f"{where}: input_size must be (C, H, W) with positive sizes, got {size}")
     if len(mean) != size[0] or len(std) != size[0] or min(std) <= 0:
         raise ValueError(f"{where}: mean and std need {size[0]} values each and std > 0")
+    if preprocess.get("channel_order", "rgb") not in ("rgb", "bgr"):
+        raise ValueError(f"{where}: channel_order must be 'rgb' or 'bgr', got {preprocess['channel_order']!r}")
+    if "pixel_scale" in preprocess and not float(preprocess["pixel_scale"]) > 0:
+        raise ValueError(f"{where}: pixel_scale must be > 0 (255.0 = 0..1 input, 1.0 = raw 0..255)")
     return {**preprocess, "input_size": size, "mean": mean, "std": std}
 
 
