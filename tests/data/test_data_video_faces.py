@@ -105,7 +105,7 @@ def test_crop_face_margin_and_padding():
 
 def test_unknown_detector_and_missing_yunet_model():
     with pytest.raises(DataError, match="unknown face detector"):
-        create_detector("mtcnn")
+        create_detector("retinaface")  # not one of ours
     with pytest.raises(DataError, match="yunet.*ONNX"):
         create_detector("yunet")
 
