@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,serve]'
+	$(VENV)/bin/facetrust models fetch blazeface  # detector file from the mediapipe wheel, SHA-256 checked
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 	@echo "facetrust installed into $(VENV)"
