@@ -54,3 +54,53 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """``facetrust serve`` as a real process on 127.0.0.1 and a free port; stopped on exit."""
+
+    def __init__(self, args: list[str], startup_s: float = 120.0) -> None:
+        self.args, self.startup_s = args, startup_s
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerProcess:
+        import os
+        import subprocess
+        import sys
+        import tempfile
+        import time
+        import urllib.request
+
+        self.log = tempfile.TemporaryFile()
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "facetrust.cli", "serve", *self.args, "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning"], stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + self.startup_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"facetrust serve exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.3)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"facetrust serve did not answer /healthz within {self.startup_s:.0f} s:\n{self.output()}")
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
+
+    def __exit__(self, *exc) -> None:
+        import subprocess
+
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.log.close()

@@ -27,7 +27,6 @@ from facetrust.serve.metrics import CONTENT_TYPE, Metrics
 from facetrust.serve.uploads import one_file, read_body, read_form_or_raw
 
 STATIC = Path(__file__).parent / "static"
-PUBLIC_PATHS = ("/", "/healthz", "/readyz", "/docs", "/openapi.json", "/favicon.ico")
 PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; "
             "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; object-src 'none'")
 IMAGE_BODY = {"requestBody": {"required": True, "content": {
@@ -63,9 +62,12 @@ def create_app(engine: Engine, limits: Limits | None = None, api_key: str | None
         yield
         gate.close()
 
-    app = FastAPI(title="facetrust", version=__version__, lifespan=lifespan,
-                  description="Can this face be trusted? Live/spoof (and deepfake) decisions per face, "
-                  "face verification and claim checks, from uploaded images or a camera stream.")
+    from fastapi_offline import FastAPIOffline  # Swagger UI served from its wheel, not from a CDN
+
+    app = FastAPIOffline(title="facetrust", version=__version__, lifespan=lifespan, redoc_url=None,
+                         static_url="/docs-static",
+                         description="Can this face be trusted? Live/spoof (and deepfake) decisions per face, "
+                         "face verification and claim checks, from uploaded images or a camera stream.")
     app.state.engine, app.state.limits, app.state.gate, app.state.metrics = engine, limits, gate, metrics
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
