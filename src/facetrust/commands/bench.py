@@ -1,4 +1,5 @@
-"""``facetrust bench [--quick] [--json OUT] [--md OUT]``: teacher vs students, PyTorch vs ORT FP32/INT8."""
+"""``facetrust bench [--quick] [--json OUT] [--md OUT]``: teacher vs students, PyTorch vs ORT FP32/INT8;
+``facetrust bench --pipeline``: per-frame decode -> detect -> crop -> classify -> decision at 640x480."""
 
 
 def register(subparsers) -> None:
@@ -25,7 +26,48 @@ def register(subparsers) -> None:
                    help="manifest for INT8 calibration and agreement (default: a small generated fas-sim)")
     p.add_argument("--exporter", choices=("auto", "dynamo", "torchscript"), default="torchscript",
                    help="ONNX exporter (default torchscript: same ORT speed, much faster to export)")
+    g = p.add_argument_group("per-frame pipeline (--pipeline)")
+    g.add_argument("--pipeline", action="store_true",
+                   help="time 640x480 frames through decode -> detect -> crop -> classify (ORT) -> decision instead")
+    g.add_argument("--student", default=None, metavar="CKPT",
+                   help="student checkpoint or ONNX folder (default: the demo's MobileNetV3-Small, 32 px, random weights)")
+    g.add_argument("--minifasnet", default=None, metavar="CKPT",
+                   help="also an imported MiniFASNet checkpoint (facetrust import silent-face) or its ONNX export")
+    g.add_argument("--detectors", default=None, help="comma-separated detectors (default blazeface,mtcnn,cascade)")
+    g.add_argument("--pipeline-threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    g.add_argument("--frames", type=int, default=100, help="timed frames per configuration (default 100)")
+    g.add_argument("--photo", default=None, help="photo with a face for the frames (default: the shared live photo)")
     p.set_defaults(func=run)
+
+
+def run_pipeline(args) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    from facetrust.export.pipeline_bench import (
+        DEFAULT_DETECTORS,
+        PipelineBenchSettings,
+        render_pipeline_markdown,
+        run_pipeline_benchmark,
+    )
+
+    models = {"student": args.student or ""}
+    if args.minifasnet:
+        models["minifasnet"] = args.minifasnet
+    detectors = tuple(d.strip() for d in args.detectors.split(",") if d.strip()) if args.detectors else DEFAULT_DETECTORS
+    threads = tuple(int(t) for t in args.pipeline_threads.split(",") if t.strip())
+    settings = PipelineBenchSettings(models=models, detectors=detectors, threads=threads, frames=args.frames,
+                                     warmup=min(5, max(1, args.frames // 10)), photo=args.photo)
+    result = run_pipeline_benchmark(settings, log=lambda message: print(message, file=sys.stderr))
+    markdown = render_pipeline_markdown(result)
+    print(markdown)
+    for path, text in ((args.json, json.dumps(result, indent=2) + "\n"), (args.md, markdown)):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text)
+            print(f"wrote {path}", file=sys.stderr)
+    return 0 if result["records"] else 1
 
 
 def run(args) -> int:
@@ -34,6 +76,9 @@ def run(args) -> int:
     from pathlib import Path
 
     from facetrust.export.bench import STUDENTS, BenchSettings, render_markdown, run_benchmark
+
+    if args.pipeline:
+        return run_pipeline(args)
 
     students = tuple(s.strip() for s in args.models.split(",") if s.strip()) if args.models else STUDENTS
     overrides = {"clip": args.clip, "students": students, "threads": args.threads, "batch": args.batch,
