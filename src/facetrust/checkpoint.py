@@ -49,6 +49,7 @@ def save(
     threshold_strategy: str | None = None,
     metadata: dict[str, Any] | None = None,
     crop: dict[str, Any] | None = None,
+    task: str | None = None,
 ) -> Path:
     """Write ``model`` (built by ``create_model``) as a checkpoint folder and return its path.
 
@@ -56,6 +57,8 @@ def save(
     stored too. Threshold, class names and metadata default to the model's own attributes.
     ``crop`` (default ``model.checkpoint_crop``) is how face crops were made for this model
     (``facetrust.faces.crop``); without one, predictors apply the documented default crop.
+    ``task`` (default ``model.task``, else ``fas``) is recorded as ``config["task"]``: the trust
+    question the model answers (``fas``, ``deepfake``, ...), which names its decisions.
     """
     from safetensors.torch import save_model
 
@@ -80,6 +83,7 @@ def save(
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "task": task or getattr(model, "task", None) or "fas",
         "architecture": {"name": arch["name"], "kwargs": kwargs},
         "preprocess": {k: list(v) if isinstance(v, tuple) else v for k, v in model.preprocess.items()},
         **({"crop": crop} if crop is not None else {}),
@@ -176,6 +180,7 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu"):
         raise CheckpointError(f"{weights} could not be read as weights for {arch['name']}: {err}") from err
     model.to(device).eval()
     model.class_names = tuple(config["class_names"])
+    model.task = config.get("task", "fas")  # checkpoints from before tasks existed are anti-spoofing
     model.threshold = config.get("threshold")
     model.threshold_strategy = config.get("threshold_strategy")
     model.metadata = config.get("metadata", {})

@@ -183,7 +183,7 @@ def level_metrics(score_set: ScoreSet, threshold: float, weights: np.ndarray | N
     bona = score_set.bona_fide
     species = sorted(set(score_set.attack_types[~bona].tolist()))
     groups = np.stack([bona, ~bona] + [~bona & (score_set.attack_types == s) for s in species])
-    counts = accepted_counts(score_set.scores, groups, weights, max_thresholds, exact_at=(threshold,))
+    counts = accepted_counts(score_set.scores, groups, weights, max_thresholds, exact_at=(threshold, 0.5))
     accepted, totals = counts.accepted, counts.totals
     n_bona, n_attack = totals[:, 0], totals[:, 1]
     rate = rates(accepted, totals)  # (R, K, T + 1)
@@ -209,7 +209,25 @@ def level_metrics(score_set: ScoreSet, threshold: float, weights: np.ndarray | N
         out[f"bpcer@apcer={budget:.0%}"] = np.min(np.where(feasible, 1.0 - tpr, 1.0), axis=1)
     for i, name in enumerate(species):
         out[f"apcer[{name}]"] = species_rate[:, i, col]
+    out.update(_classification_metrics(accepted[:, 0], accepted[:, 1], n_bona, n_attack,
+                                       {"": col, "@0.5": column_at(counts.thresholds, 0.5)}))
     out["eer_threshold"] = counts.thresholds[eer_col - 1]
+    return out
+
+
+def _classification_metrics(tp: np.ndarray, fp: np.ndarray, n_pos: np.ndarray, n_neg: np.ndarray,
+                            columns: dict[str, int]) -> dict[str, np.ndarray]:
+    """Accuracy and F1 (bona fide / real = the positive class) at the given threshold columns, and
+    average precision (sklearn's step-wise definition: sum over thresholds of recall gain x precision).
+
+    ``tp``/``fp``: (R, T + 1) positives / negatives accepted at each column."""
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for suffix, col in columns.items():
+            out[f"accuracy{suffix}"] = (tp[:, col] + n_neg - fp[:, col]) / (n_pos + n_neg)
+            out[f"f1{suffix}"] = 2 * tp[:, col] / (tp[:, col] + fp[:, col] + n_pos)  # 2TP / (2TP + FP + FN)
+        precision = tp[:, 1:] / np.maximum(tp[:, 1:] + fp[:, 1:], 1e-300)
+        out["ap"] = (np.diff(tp, axis=1) * precision).sum(axis=1) / n_pos
     return out
 
 

@@ -27,6 +27,11 @@ RATE_HELP = {
     "bpcer@apcer=1%": "lowest BPCER with every species' APCER <= 1% (threshold-free)",
     "bpcer@apcer=5%": "lowest BPCER with every species' APCER <= 5% (threshold-free)",
     "bpcer@apcer=10%": "lowest BPCER with every species' APCER <= 10% (threshold-free)",
+    "accuracy": "correct decisions at the threshold",
+    "f1": "F1 of the accepted class (bona fide / real) at the threshold",
+    "accuracy@0.5": "correct decisions at the fixed threshold 0.5 (not calibrated)",
+    "f1@0.5": "F1 of the accepted class at the fixed threshold 0.5 (not calibrated)",
+    "ap": "average precision of the accepted class (threshold-free)",
 }
 
 

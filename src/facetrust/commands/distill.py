@@ -4,8 +4,8 @@
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "distill", help="distil a teacher checkpoint into a fast student",
-        description="Distil a FLIP teacher checkpoint into a student (KD, CLIP-KD, RKD, AFD losses weighted "
-        "in the YAML). With --compare, run benchmarks/distill_compare.py's method comparison instead.",
+        description="Distil a teacher checkpoint (FLIP, or a deepfake teacher with task: deepfake) into a "
+        "student (KD, the seed's soft+hard kd, CLIP-KD, RKD, AFD losses weighted in the YAML). With --compare, run benchmarks/distill_compare.py's method comparison instead.",
     )
     p.add_argument("config", nargs="?", help="experiment YAML (see configs/distill/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -32,12 +32,9 @@ def run(args) -> int:
         return runpy.run_path(str(script))["main"](argv)
     if not args.config:
         raise ConfigError("facetrust distill needs a CONFIG file, e.g. configs/distill/demo_mobilenet.yaml")
-    from facetrust.config import load_config
-    from facetrust.tasks.distill import distill
-    from facetrust.tasks.distill_config import DistillExperiment
+    from facetrust.tasks import read_task, task_module
 
-    config = load_config(args.config, DistillExperiment, args.overrides)
-    result = distill(config, out=args.out)
-    print((Path(result["out"]) / "summary.md").read_text())
-    print(f"results, checkpoints and summary: {result['out']}")
-    return 0
+    module = task_module(read_task(args.config, args.overrides))
+    if not hasattr(module, "distill_command"):
+        raise ConfigError(f"{args.config}: task {read_task(args.config, args.overrides)!r} has no distillation")
+    return module.distill_command(args.config, args.overrides, args.out)

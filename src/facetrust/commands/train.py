@@ -1,12 +1,14 @@
-"""``facetrust train CONFIG``: train a FLIP teacher across domains (see facetrust.tasks.fas)."""
+"""``facetrust train CONFIG``: train a model for the YAML's ``task`` (fas, deepfake, ...; facetrust.tasks)."""
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="train a FLIP teacher from an experiment YAML",
-        description="Train FLIP-V / FLIP-IT / FLIP-MCL on every fold of a cross-domain protocol: model "
-        "selection and threshold on source validation, target evaluated last. Writes per-run checkpoints, "
-        "result.json files, and summary.json / summary.md (mean ± std over seeds).",
+        "train", help="train a model (FLIP teacher, deepfake teacher, ...) from an experiment YAML",
+        description="Train the model of an experiment YAML for its task (top-level 'task:': fas, the "
+        "default, or deepfake; see facetrust.tasks): FLIP-V / FLIP-IT / FLIP-MCL or any registered "
+        "backbone (e.g. efficientnet_b7) on every fold of a protocol: model selection and threshold on "
+        "validation data, test data evaluated last. Writes per-run checkpoints, result.json files, and "
+        "summary.json / summary.md (mean ± std over seeds).",
     )
     p.add_argument("config", help="experiment YAML, e.g. configs/demo/flip_it_tiny.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -29,17 +31,9 @@ def _seeds(text: str) -> list[int]:
 
 
 def run(args) -> int:
-    from facetrust.config import load_config
-    from facetrust.tasks.fas import summary_table, train_fas
-    from facetrust.tasks.fas_config import FasExperiment
+    from facetrust.tasks import read_task, task_module
 
     overrides = list(args.overrides)
     if args.seeds:
         overrides.append(f"seeds=[{','.join(map(str, _seeds(args.seeds)))}]")
-    config = load_config(args.config, FasExperiment, overrides)
-    result = train_fas(config, args.out)
-    print(f"\n{config.model.name} ({config.model.clip}), threshold {config.eval.threshold}, "
-          f"seeds {config.seeds}; frame level on the held-out target domain:")
-    print(summary_table(result["summary"], "frame"))
-    print(f"\nresults in {result['out']} (summary.md, summary.json, <fold>/seed<N>/checkpoint)")
-    return 0
+    return task_module(read_task(args.config, overrides)).train_command(args.config, overrides, args.out)

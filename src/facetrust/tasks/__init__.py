@@ -15,6 +15,7 @@ TASKS: dict[str, str] = {
     "fas": "facetrust.tasks.binary",
     "deepfake": "facetrust.tasks.binary",
     "clip": "facetrust.tasks.clip",
+    "face": "facetrust.tasks.face",
 }
 
 

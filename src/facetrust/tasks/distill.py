@@ -1,4 +1,7 @@
-"""Distilling a FLIP teacher into an edge student: a LightningModule and ``distill(config) -> result``.
+"""Distilling a teacher into an edge student: a LightningModule and ``distill(config) -> result``.
+
+The teacher is a FLIP checkpoint (``task: fas``) or any binary checkpoint of the same task (e.g. the
+deepfake seed's EfficientNet-B7 trained by ``facetrust train`` with ``task: deepfake``).
 
 The teacher is loaded from a checkpoint, frozen (no gradients) and kept in eval mode (``train()`` is
 overridden so Lightning cannot switch it back, as open_clip's distillation does). The student gets the
@@ -27,7 +30,7 @@ from facetrust.errors import CheckpointError, ConfigError, DataError
 from facetrust.features import FeatureTaps, find_vit, token_layout, tokens_to_grid
 from facetrust.losses import distill as L
 from facetrust.tasks.distill_config import LOSS_NAMES, DistillExperiment
-from facetrust.tasks.fas import FasModule, build_trainer, evaluate_fold, run_protocol_sweep
+from facetrust.tasks.fas import FasModule, _default_data, build_trainer, evaluate_fold, run_protocol_sweep
 
 EMBEDDING_LOSSES = ("feature", "crd", "icl", "rkd_distance", "rkd_angle")
 
@@ -76,7 +79,8 @@ def load_teacher(path: str | Path) -> nn.Module:
 
     teacher = load_model(path)
     if not hasattr(teacher, "class_text_embeddings") or not hasattr(teacher, "encode_image"):
-        raise CheckpointError(f"{path}: the teacher needs encode_image and class_text_embeddings (a FLIP model)")
+        raise CheckpointError(f"{path}: the teacher needs encode_image and class_text_embeddings "
+                              "(a FLIP model or a facetrust student checkpoint)")
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
     return teacher.eval()
@@ -92,9 +96,10 @@ class DistillModule(FasModule):
         self.teacher_set = teacher_set  # the training images at the teacher's own preprocessing (cache)
         self.weights = {k: float(v) for k, v in config.losses.items() if float(v) != 0.0}
         self.student_layers = list(config.student.layers or getattr(student, "feature_layers", []))
-        self.teacher_layers = list(config.teacher.layers or default_teacher_layers(teacher))
         self.cache: dict[int, dict[str, Any]] | None = {} if config.teacher.cache else None
         self.uses_maps = "afd" in self.weights  # tap feature maps only when a loss reads them
+        self.teacher_layers = list(config.teacher.layers or getattr(teacher, "feature_layers", None)
+                                   or default_teacher_layers(teacher)) if self.uses_maps else []
         self.afd = self._build_afd() if self.uses_maps else None
 
     def train(self, mode: bool = True) -> DistillModule:
@@ -168,6 +173,8 @@ class DistillModule(FasModule):
         s_txt, t_txt = self.model.class_text_embeddings, self.teacher.class_text_embeddings
         compute = {
             "ce": lambda: F.cross_entropy(student["logits"], labels),
+            "kd": lambda: L.soft_hard_kd(student["logits"], teacher["logits"], labels, opts.alpha, opts.soft,
+                                         opts.temperature),
             "kd_kl": lambda: L.kd_kl(student["logits"], teacher["logits"], opts.temperature),
             "kd_mse": lambda: L.kd_mse(student["logits"], teacher["logits"]),
             "feature": lambda: L.feature_distill(s_emb, t_emb),
@@ -214,6 +221,8 @@ def check_config(config: DistillExperiment) -> None:
         raise ConfigError(f"losses: unknown term(s) {unknown}; choose from {', '.join(LOSS_NAMES)}")
     if not any(float(v) != 0.0 for v in config.losses.values()):
         raise ConfigError("losses: every weight is 0; give at least one term a weight, e.g. ce: 1.0")
+    if not 0.0 <= config.loss_options.alpha <= 1.0:
+        raise ConfigError(f"loss_options.alpha = {config.loss_options.alpha}: the kd weight of the soft term must be in [0, 1]")
     if config.teacher.cache and config.train.augment:
         raise ConfigError("teacher.cache needs train.augment = false: augmented views change the teacher's outputs")
 
@@ -223,9 +232,16 @@ def build_student(config: DistillExperiment, teacher: nn.Module) -> nn.Module:
     from facetrust.models import create_model
 
     s = config.student
+    from facetrust.tasks.names import class_names
+
+    teacher_task = getattr(teacher, "task", "fas")
+    if teacher_task != config.task:
+        raise ConfigError(f"the teacher checkpoint answers task {teacher_task!r} but the config says task: "
+                          f"{config.task}; set task: {teacher_task} or choose a {config.task} teacher")
     embed_dim = int(teacher.class_text_embeddings.shape[-1])
     student = create_model(s.name, embed_dim=embed_dim, image_size=s.image_size, pretrained=s.pretrained, **s.kwargs)
     student.set_classifier(teacher)
+    student.task, student.class_names = config.task, class_names(config.task)
     return student
 
 
@@ -273,7 +289,7 @@ def distill_one(config: DistillExperiment, protocol, seed: int, df, run_dir: Pat
                 "seed": seed, "teacher": str(teacher_path), "losses": module.weights,
                 "best_step": module.best_step, "selection": config.eval.select,
                 "train_seconds": round(train_seconds, 1), "metrics": frame.metrics, "params": params,
-                "data": str(config.data.manifest or "fas-sim"), "history": module.history}
+                "data": str(config.data.manifest or _default_data(config)), "history": module.history}
     facetrust.save(student, run_dir / "checkpoint", threshold=frame.threshold,
                    threshold_strategy=config.eval.threshold, metadata=metadata)
     record = {"protocol": protocol.name, "target": protocol.target, "seed": seed, "student": config.student.name,
@@ -288,5 +304,8 @@ def distill(config: DistillExperiment, out: str | None = None) -> dict[str, Any]
     """Run every selected fold with every seed; write per-run results and a mean ± std summary."""
     check_config(config)
     losses = ", ".join(f"{k} {v:g}" for k, v in config.losses.items() if v)
+    if config.losses.get("kd"):
+        o = config.loss_options
+        losses += f"; kd: alpha {o.alpha:g}, soft {o.soft}" + (f", T {o.temperature:g}" if o.soft == "kl" else "")
     return run_protocol_sweep(config, distill_one, out, f"{config.name}: {config.student.name} distilled ({losses})",
                               {"student": config.student.name, "losses": config.losses})

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from facetrust.tasks.fas_config import DataConfig, EvalConfig, ProtocolConfig, TrainerConfig
 
-LOSS_NAMES = ("ce", "kd_kl", "kd_mse", "feature", "crd", "icl", "rkd_distance", "rkd_angle", "afd")
+# kd = the deepfake seed's alpha * soft + (1 - alpha) * CE (loss_options.alpha, soft, temperature)
+LOSS_NAMES = ("ce", "kd", "kd_kl", "kd_mse", "feature", "crd", "icl", "rkd_distance", "rkd_angle", "afd")
 
 
 @dataclass
@@ -35,7 +36,9 @@ class StudentConfig:
 
 @dataclass
 class LossOptions:
-    temperature: float = 4.0  # kd_kl
+    temperature: float = 4.0  # kd_kl, and kd with soft = kl
+    alpha: float = 0.5  # kd: weight of the soft term (1 - alpha on the hard-label cross-entropy)
+    soft: Literal["kl", "mse"] = "kl"  # kd: KL at temperature T (times T^2) or MSE of the logits
     crd_temperature: float = 0.07  # CLIP-KD's CRD
     afd_qk_dim: int = 64
 
@@ -55,6 +58,7 @@ class DistillTrainConfig:
 
 @dataclass
 class DistillExperiment:
+    task: Literal["fas", "deepfake"] = "fas"
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     # Weight of every term; 0 switches it off. ce = hard-label cross-entropy; see LOSS_NAMES.

@@ -1,11 +1,14 @@
-"""Training FLIP teachers across domains: a LightningModule and ``train_fas(config) -> result``.
+"""Training binary trust models (``task: fas`` or ``deepfake``): a LightningModule and ``train_fas(config)``.
 
 Per protocol fold and seed: balanced batches (k images per (source domain, class), FLIP's rule);
 validation on held-out SOURCE data; the best validation state is kept (model selection) and the
 operating threshold is calibrated on that validation data (``eer@val``), never on the target; the
 checkpoint stores it; the unseen target domain is evaluated last. Lightning runs the loop, devices,
 DDP and mixed precision. FLIP-MCL adds SimCLR and view-consistency losses (Srivatsan et al., ICCV 2023):
-L = alpha * CE + beta * NT-Xent + gamma * MSE.
+L = alpha * CE + beta * NT-Xent + gamma * MSE. Any other registered model (a timm backbone such as the
+deepfake seed's EfficientNet-B7 teacher, or ResNet8) trains with cross-entropy through the same loop.
+The task (``fas``/``deepfake``, see ``facetrust.tasks.names``) sets the default data set, prompts,
+class names, titles and the checkpoint's recorded task; everything else is shared.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ class FasModule(pl.LightningModule):
     # --- training ------------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         labels = batch["label"]
-        if self.model.variant == "mcl":
+        if getattr(self.model, "variant", None) == "mcl":
             losses = self._mcl_losses(batch["image"], labels)
         else:
             losses = {"ce": F.cross_entropy(self.model(batch["image"]), labels)}
@@ -118,7 +121,7 @@ class FasModule(pl.LightningModule):
     def configure_optimizers(self):
         t = self.config.train
         params = [p for p in self.model.parameters() if p.requires_grad]
-        if self.model.variant == "v":  # FLIP-V trains the image tower and its head; the text side is unused
+        if getattr(self.model, "variant", None) == "v":  # FLIP-V trains the image tower and its head; the text side is unused
             params = [p for m in (self.model.clip.visual, self.model.head) for p in m.parameters() if p.requires_grad]
         optimizer_class = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         optimizer = optimizer_class(params, lr=t.lr, weight_decay=t.weight_decay)
@@ -167,6 +170,12 @@ def _protocols(config: FasExperiment, df) -> list:
 
     p = config.protocol
     extra = tuple(p.extra_sources)
+    if p.kind == "split":
+        train_kinds = tuple(p.train_manipulations) if p.train_manipulations else None
+        test_kinds = tuple(p.test_manipulations) if p.test_manipulations else None
+        name = "split" if train_kinds is None and test_kinds is None else \
+            f"{'+'.join(train_kinds or ('all',))}-to-{'+'.join(test_kinds or ('all',))}"
+        return [P.SplitProtocol(name, tuple(p.sources or ()), train_kinds, test_kinds)]
     if p.kind == "custom":
         if not p.sources or not p.target:
             raise ConfigError("protocol.kind = custom needs protocol.sources and protocol.target")
@@ -186,6 +195,15 @@ def _protocols(config: FasExperiment, df) -> list:
 def _manifest(config: FasExperiment, out: Path) -> Path:
     if config.data.manifest:
         return Path(config.data.manifest)
+    if getattr(config, "task", "fas") == "deepfake":
+        from facetrust.data import make_deepfake_sim
+
+        sim = config.data.deepfake_sim
+        folder = Path(sim.dir) if sim.dir else out / f"deepfake-sim-s{sim.seed}-{sim.image_size}-{sim.subjects}x{sim.frames_per_video}"
+        if (folder / "manifest.csv").is_file():
+            return folder / "manifest.csv"
+        return make_deepfake_sim(folder, seed=sim.seed, image_size=sim.image_size, subjects=sim.subjects,
+                                 frames_per_video=sim.frames_per_video)
     from facetrust.data import make_fas_sim
 
     sim = config.data.fas_sim
@@ -195,6 +213,12 @@ def _manifest(config: FasExperiment, out: Path) -> Path:
         return folder / "manifest.csv"
     return make_fas_sim(folder, seed=sim.seed, image_size=sim.image_size,
                         subjects_per_domain=sim.subjects_per_domain, frames_per_video=sim.frames_per_video)
+
+
+def _default_data(config) -> str:
+    from facetrust.tasks.names import task_spec
+
+    return task_spec(getattr(config, "task", "fas")).default_manifest
 
 
 @torch.no_grad()
@@ -238,20 +262,45 @@ def evaluate_fold(model: torch.nn.Module, config, protocol, seed: int, val, test
                     n_bootstrap=config.eval.n_bootstrap, seed=seed)
 
 
+def build_model(config: FasExperiment) -> torch.nn.Module:
+    """The configured model, tagged with the task's name and class names (recorded in its checkpoint).
+
+    FLIP models get the task's prompts unless the YAML gives its own (real/deepfake prompts for
+    ``task: deepfake``, FLIP's for ``fas``); other models are built with ``image_size``,
+    ``pretrained`` and ``kwargs``.
+    """
+    from facetrust.models import create_model
+    from facetrust.tasks.fas_config import FLIP_MODELS
+    from facetrust.tasks.names import class_names, default_prompts
+
+    m, task = config.model, getattr(config, "task", "fas")
+    if m.name in FLIP_MODELS:
+        prompts = m.prompts if m.prompts is not None else (default_prompts(task) if task != "fas" else None)
+        kwargs: dict[str, Any] = {"clip": m.clip, "pretrained": m.pretrained}
+        if prompts is not None:
+            kwargs["prompts"] = prompts
+    else:
+        if m.prompts is not None:
+            raise ConfigError(f"model.prompts is for FLIP models ({', '.join(FLIP_MODELS)}), not {m.name!r}")
+        kwargs = {"image_size": m.image_size, "pretrained": m.pretrained, **m.kwargs}
+    try:
+        model = create_model(m.name, **kwargs)
+    except KeyError as err:
+        raise ConfigError(f"model.name: {err.args[0]}") from err
+    model.task = task
+    model.class_names = class_names(task)
+    return model
+
+
 def train_one(config: FasExperiment, protocol, seed: int, df, run_dir: Path) -> dict[str, Any]:
     """Train one fold with one seed, calibrate on source validation, save the checkpoint, test the target."""
     import facetrust
     from facetrust.data import ImageDataset, split_protocol
     from facetrust.data.transforms import eval_transform, simclr_views, train_transform
-    from facetrust.models import create_model
     from facetrust.seed import seed_everything
 
     seed_everything(seed)
-    m = config.model
-    kwargs: dict[str, Any] = {"clip": m.clip, "pretrained": m.pretrained}
-    if m.prompts is not None:
-        kwargs["prompts"] = m.prompts
-    model = create_model(m.name, **kwargs)
+    model = build_model(config)
     for name, parameter in model.named_parameters():
         if any(name.startswith(prefix) for prefix in config.train.freeze):
             parameter.requires_grad_(False)
@@ -261,7 +310,7 @@ def train_one(config: FasExperiment, protocol, seed: int, df, run_dir: Path) -> 
                         "model selection and the eer@val threshold need held-out source data")
     pp = model.preprocess
     base = train_transform(pp) if config.train.augment else eval_transform(pp)
-    if m.name == "flip_mcl":
+    if config.model.name == "flip_mcl":
         views = simclr_views(pp)
         transform = lambda image: (base(image), *views(image))  # noqa: E731
     else:
@@ -284,13 +333,13 @@ def train_one(config: FasExperiment, protocol, seed: int, df, run_dir: Path) -> 
     metadata = {"protocol": protocol.name, "sources": list(protocol.train_domains), "target": protocol.target,
                 "seed": seed, "best_step": module.best_step, "selection": config.eval.select,
                 "train_seconds": round(train_seconds, 1), "metrics": frame.metrics,
-                "data": str(config.data.manifest or "fas-sim"), "history": module.history}
+                "data": str(config.data.manifest or _default_data(config)), "history": module.history}
     from facetrust.data.video import read_crop_record
 
     facetrust.save(model, run_dir / "checkpoint", threshold=frame.threshold,
                    threshold_strategy=config.eval.threshold, metadata=metadata,
                    crop=read_crop_record(config.data.manifest))
-    record = {"protocol": protocol.name, "target": protocol.target, "seed": seed, "model": m.name,
+    record = {"protocol": protocol.name, "target": protocol.target, "seed": seed, "model": config.model.name,
               "best_step": module.best_step, "train_seconds": round(train_seconds, 1),
               "checkpoint": str(run_dir / "checkpoint"), **result.to_dict()}
     (run_dir / "result.json").write_text(json.dumps(record, indent=2, default=float))
@@ -303,13 +352,23 @@ def _cell(metrics: dict[str, Any], key: str) -> str:
     return f"{100 * metrics[key]['mean']:.2f} ± {100 * metrics[key]['std']:.2f}"
 
 
-def summary_table(summary: dict[str, Any], level: str = "frame") -> str:
-    """Markdown: one row per fold, mean ± std over seeds of HTER, AUC, TPR@FPR=1%, EER (in %)."""
-    rows = ["| fold | seeds | HTER % | AUC % | TPR@FPR=1% % | EER % |", "|---|---|---|---|---|---|"]
+SUMMARY_COLUMNS = {
+    "fas": (("HTER", "hter"), ("AUC", "auc"), ("TPR@FPR=1%", "tpr@fpr=1%"), ("EER", "eer")),
+    "deepfake": (("ACC", "accuracy"), ("F1", "f1"), ("ACC@0.5", "accuracy@0.5"), ("F1@0.5", "f1@0.5"),
+                 ("AUC", "auc"), ("EER", "eer"), ("AP", "ap")),
+}
+
+
+def summary_table(summary: dict[str, Any], level: str = "frame", task: str = "fas") -> str:
+    """Markdown: one row per fold, mean ± std over seeds (in %) of the task's headline metrics
+    (fas: HTER, AUC, TPR@FPR=1%, EER; deepfake: accuracy and F1 at the threshold and at 0.5, AUC,
+    EER, AP)."""
+    columns = SUMMARY_COLUMNS.get(task, SUMMARY_COLUMNS["fas"])
+    rows = ["| fold | seeds | " + " | ".join(f"{title} %" for title, _ in columns) + " |",
+            "|---|---|" + "---|" * len(columns)]
     for name, agg in summary.items():
         m = agg["levels"][level]
-        rows.append(f"| {name} | {agg['runs']} | {_cell(m, 'hter')} | {_cell(m, 'auc')} | "
-                    f"{_cell(m, 'tpr@fpr=1%')} | {_cell(m, 'eer')} |")
+        rows.append(f"| {name} | {agg['runs']} | " + " | ".join(_cell(m, key) for _, key in columns) + " |")
     return "\n".join(rows)
 
 
@@ -335,16 +394,23 @@ def run_protocol_sweep(config, run_one, out: str | None, title: str, extra: dict
             if record:
                 runs.setdefault(protocol.name, []).append(record)
     summary = {name: aggregate_seeds(records) for name, records in runs.items()}
-    result = {"out": str(out_dir), **extra, "seeds": list(config.seeds), "summary": summary, "runs": runs}
+    result = {"out": str(out_dir), "task": getattr(config, "task", "fas"), **extra, "seeds": list(config.seeds), "summary": summary, "runs": runs}
     (out_dir / "summary.json").write_text(json.dumps(result, indent=2, default=float))
+    task = getattr(config, "task", "fas")
     text = (f"# {title}\n\n"
             f"Threshold: {config.eval.threshold}; model selection: {config.eval.select} on source validation.\n\n"
-            f"## Frame level\n\n{summary_table(summary, 'frame')}\n\n## Video level\n\n{summary_table(summary, 'video')}\n")
+            f"## Frame level\n\n{summary_table(summary, 'frame', task)}\n\n"
+            f"## Video level\n\n{summary_table(summary, 'video', task)}\n")
     (out_dir / "summary.md").write_text(text)
     return result
 
 
 def train_fas(config: FasExperiment, out: str | None = None) -> dict[str, Any]:
     """Run every selected fold with every seed; write per-run results and a mean ± std summary."""
-    return run_protocol_sweep(config, train_one, out, f"{config.name}: {config.model.name} on {config.model.clip}",
-                              {"model": config.model.name})
+    from facetrust.tasks.fas_config import FLIP_MODELS
+    from facetrust.tasks.names import task_spec
+
+    m = config.model
+    model = f"{m.name} on {m.clip}" if m.name in FLIP_MODELS else f"{m.name} at {m.image_size} px"
+    return run_protocol_sweep(config, train_one, out, f"{config.name} ({task_spec(config.task).title}): {model}",
+                              {"model": m.name})

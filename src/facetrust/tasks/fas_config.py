@@ -1,20 +1,29 @@
-"""The experiment schema of ``facetrust train`` (FLIP teachers); YAML files are validated against it.
+"""The experiment schema of ``facetrust train`` for the binary trust tasks; YAML is validated against it.
 
-See ``configs/fas/`` (FLIP's paper setups, ViT-B/16) and ``configs/demo/`` (clip-tiny on fas-sim).
+``task: fas`` (default; FLIP teachers across capture domains) or ``task: deepfake`` (real vs fake;
+e.g. an EfficientNet-B7 teacher, ``model.name: efficientnet_b7``). See ``configs/fas/`` (FLIP's paper
+setups, ViT-B/16), ``configs/demo/`` (clip-tiny on fas-sim) and ``configs/deepfake/``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+FLIP_MODELS = ("flip_v", "flip_it", "flip_mcl")
 
 
 @dataclass
 class ModelConfig:
-    name: Literal["flip_v", "flip_it", "flip_mcl"] = "flip_it"
-    clip: str = "ViT-B-16"
-    pretrained: str | None = None  # None (random), an open_clip tag ("openai") or a .safetensors path
-    prompts: dict[str, list[str]] | None = None  # {"attack": [...], "bona fide": [...]}; None = FLIP's
+    # flip_v | flip_it | flip_mcl (CLIP + FLIP head), or any student backbone trained with
+    # cross-entropy as a teacher: efficientnet_b7 (the deepfake seed's teacher), any timm name, resnet8
+    name: str = "flip_it"
+    clip: str = "ViT-B-16"  # FLIP models only
+    # None (random), an open_clip tag ("openai") or a .safetensors path; timm models: "timm" or a path
+    pretrained: str | None = None
+    prompts: dict[str, list[str]] | None = None  # {"attack": [...], "bona fide": [...]}; None = the task's
+    image_size: int = 224  # non-FLIP models: input side in pixels
+    kwargs: dict[str, Any] = field(default_factory=dict)  # non-FLIP models, e.g. backbone_kwargs
 
 
 @dataclass
@@ -27,9 +36,19 @@ class FasSimConfig:
 
 
 @dataclass
+class DeepfakeSimConfig:
+    seed: int = 0
+    image_size: int = 64
+    subjects: int = 100
+    frames_per_video: int = 3
+    dir: str | None = None  # where to generate it; default: <out>/deepfake-sim-s<seed>-<size>-<subjects>x<frames>
+
+
+@dataclass
 class DataConfig:
-    manifest: str | None = None  # a manifest (CSV/Parquet); None = generate fas-sim
+    manifest: str | None = None  # a manifest (CSV/Parquet); None = generate the task's benchmark
     fas_sim: FasSimConfig = field(default_factory=FasSimConfig)
+    deepfake_sim: DeepfakeSimConfig = field(default_factory=DeepfakeSimConfig)
     num_workers: int = 0
     cache_images: bool = False  # decode every image once and keep it in memory (small data sets: fas-sim)
 
@@ -37,12 +56,15 @@ class DataConfig:
 @dataclass
 class ProtocolConfig:
     # leave_one_out: every domain of the manifest in turn is the target; protocol1/2/3: FLIP's tables;
-    # custom: train on ``sources``, test on ``target``.
-    kind: Literal["leave_one_out", "protocol1", "protocol2", "protocol3", "custom"] = "leave_one_out"
+    # custom: train on ``sources``, test on ``target``; split: one data set's own train/val/test
+    # splits (deepfake 7:2:1), optionally by manipulation (train on one family, test on another).
+    kind: Literal["leave_one_out", "protocol1", "protocol2", "protocol3", "custom", "split"] = "leave_one_out"
     targets: list[str] | None = None  # run only the folds whose target is listed (or whose name is)
     sources: list[str] | None = None
     target: str | None = None
     extra_sources: list[str] = field(default_factory=list)  # e.g. ["celeba_spoof"]
+    train_manipulations: list[str] | None = None  # split: fakes of these kinds train and validate (None = all)
+    test_manipulations: list[str] | None = None  # split: fakes of these kinds are tested (None = all)
 
 
 @dataclass
@@ -88,6 +110,7 @@ class EvalConfig:
 
 @dataclass
 class FasExperiment:
+    task: Literal["fas", "deepfake"] = "fas"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
