@@ -112,10 +112,14 @@ class Session:
         return self._detector
 
     def image(self, path: str) -> dict:
-        from facetrust.data.io import read_image
-        from facetrust.pipeline import analyze_crop, analyze_image, check_box_inside
+        import time
 
+        from facetrust.data.io import read_image
+        from facetrust.pipeline import StageTimes, analyze_crop, analyze_image, check_box_inside
+
+        times, started = StageTimes(), time.perf_counter()
         image = read_image(path)
+        times.add("decode", started)
         if self.args.crops:
             faces = [analyze_crop(self.predictor, image, self.threshold)]
         else:
@@ -123,10 +127,12 @@ class Session:
             if self.box is not None:
                 check_box_inside(self.box, image.shape, path)
                 boxes = [self.box]
-            faces = analyze_image(self.predictor, image, detector=None if boxes else self.detector, boxes=boxes,
-                                  min_face=self.min_face, threshold=self.threshold)
+            detector = None if boxes else self.detector
+            faces = analyze_image(self.predictor, image, detector=detector, boxes=boxes, min_face=self.min_face,
+                                  threshold=self.threshold, timings=times)
         record = {"path": path, "kind": "image", "size": [int(image.shape[1]), int(image.shape[0])],
-                  "faces": [f.to_dict() for f in faces]}
+                  "faces": [f.to_dict() for f in faces],
+                  "timings_ms": {k: round(v, 3) for k, v in times.per_frame().items()}}
         return {**record, **top_level(faces, self.min_face)}
 
     def stream(self, source, name: str) -> dict:
