@@ -35,6 +35,21 @@ RATE_HELP = {
 }
 
 
+def task_title(task: str | None) -> str:
+    """The task's title for report headings ("face anti-spoofing", "deepfake detection", or the name)."""
+    from facetrust.tasks.names import BINARY_TASKS
+
+    spec = BINARY_TASKS.get(task or "fas")
+    return spec.title if spec else str(task)
+
+
+def _class_words(task: str | None) -> tuple[str, str]:
+    from facetrust.tasks.names import BINARY_TASKS
+
+    spec = BINARY_TASKS.get(task or "fas", BINARY_TASKS["fas"])
+    return spec.positive, spec.negative
+
+
 def _percent(value: float) -> str:
     return "n/a" if value != value else f"{100 * value:.2f}"
 
@@ -49,7 +64,9 @@ def _interval(intervals: dict[str, Any], name: str) -> str:
 def result_markdown(result: EvaluationResult, figures: dict[str, str] | None = None) -> str:
     """The Markdown report: threshold provenance, frame and video metrics side by side with intervals."""
     levels = list(result.levels)
-    lines = [f"# Evaluation{': ' + result.domain if result.domain else ''}", ""]
+    task = result.extra.get("task")
+    title = f"Evaluation ({task_title(task)})" if task else "Evaluation"
+    lines = [f"# {title}{': ' + result.domain if result.domain else ''}", ""]
     if not result.honest:
         lines += [f"> **WARNING — {TEST_EER_WARNING}.** Do not compare these numbers with "
                   "results whose threshold came from validation data.", ""]
@@ -59,7 +76,8 @@ def result_markdown(result: EvaluationResult, figures: dict[str, str] | None = N
                   f"tested on `{result.domain}`.", ""]
     if result.extra.get("checkpoint"):
         lines += [f"Checkpoint `{result.extra['checkpoint']}`, manifest `{result.extra.get('manifest', '')}`.", ""]
-    lines += ["| level | threshold | chosen on | samples (bona fide / attack) | videos |", "|---|---|---|---|---|"]
+    positive, negative = _class_words(task)
+    lines += [f"| level | threshold | chosen on | samples ({positive} / {negative}) | videos |", "|---|---|---|---|---|"]
     for level in levels:
         res = result.levels[level]
         info = res.threshold_info

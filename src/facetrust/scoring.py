@@ -107,7 +107,10 @@ def evaluate_checkpoint(
             val_table = read_manifest(val)
             has_val = (val_table["split"] == "val").any()
             val_rows = val_table[val_table["split"] == "val"] if has_val else val_table
-    extra: dict[str, Any] = {"checkpoint": str(checkpoint), "manifest": str(manifest), "split": split or "all",
+    from facetrust.tasks.names import task_of
+
+    extra: dict[str, Any] = {"checkpoint": str(checkpoint), "task": task_of(getattr(predictor, "config", {})),
+                             "manifest": str(manifest), "split": split or "all",
                              "domains": sorted(test_rows["domain"].unique().tolist())}
     threshold = None
     if strategy is None:

@@ -50,6 +50,11 @@ def run(args) -> int:
     print(f"threshold strategy: {result.strategy}")
     for level, res in result.levels.items():
         m = res.metrics
+        if result.extra.get("task") == "deepfake":
+            print(f"{level:>5}: threshold {res.threshold:.4g}  ACC {m['accuracy']:.2%}  F1 {m['f1']:.2%}  "
+                  f"(at 0.5: ACC {m['accuracy@0.5']:.2%}  F1 {m['f1@0.5']:.2%})  AUC {m['auc']:.2%}  "
+                  f"EER {m['eer']:.2%}  AP {m['ap']:.2%}")
+            continue
         print(f"{level:>5}: threshold {res.threshold:.4g}  HTER {m['hter']:.2%}  AUC {m['auc']:.2%}  "
               f"EER {m['eer']:.2%}  APCER {m['apcer']:.2%}  BPCER {m['bpcer']:.2%}  "
               f"TPR@FPR=1% {m['tpr@fpr=1%']:.2%}")
