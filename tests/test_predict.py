@@ -141,6 +141,15 @@ def test_folder_crops_and_option_errors(checkpoint, inputs, capsys):
     code, lines, _ = run_json(["predict", str(checkpoint), str(inputs["blank"]), "--crops"], capsys)
     blank = np.full((120, 160, 3), 128, np.uint8)
     assert lines[-1]["results"][0]["score"] == pytest.approx(float(facetrust.load(checkpoint).scores([blank])[0]), abs=1e-6)
+    # a video with --box: the box on every frame, no detection; outside the frame: a clear error
+    code, lines, _ = run_json(["predict", str(checkpoint), str(inputs["video"]), "--box", "60,40,96,96",
+                               "--max-frames", "3", "--min-frames", "1"], capsys)
+    frames = [line for line in lines if line["type"] == "frame"]
+    assert code == 0 and [f["faces"][0]["box"] for f in frames] == [[60, 40, 96, 96]] * 3
+    code, lines, _ = run_json(["predict", str(checkpoint), str(inputs["video"]), "--box", "200,40,96,96"], capsys)
+    assert code == 1 and "outside the 240x180 image" in lines[-1]["results"][0]["message"]
+    code, lines, _ = run_json(["predict", str(checkpoint), str(inputs["video"]), "--crops"], capsys)
+    assert code == 1 and "--crops applies to images" in lines[-1]["results"][0]["message"]
     assert main(["predict", str(checkpoint), str(inputs["blank"]), "--threshold", "1.5"]) == 2
     assert "not a probability" in capsys.readouterr().err
     assert main(["predict", str(checkpoint), str(inputs["video"]), str(inputs["video"]), "--annotate", "x.mp4"]) == 2
