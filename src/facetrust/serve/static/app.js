@@ -12,6 +12,10 @@ function headers() {
   return key ? { "X-API-Key": key } : {};
 }
 
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
 function setStatus(text) { $("status").textContent = text; }
 
 function accepted(face, score, threshold) {
@@ -31,13 +35,15 @@ async function loadModels() {
     for (const role of ["fas", "deepfake"]) {
       const m = info.models[role];
       if (!m) continue;
-      parts.push(`<b>${role}</b>: ${m.name} (${m.architecture}, ${m.backend}, input ${m.input_size.join("×")}, ` +
-                 `threshold ${m.threshold === null ? "none" : m.threshold.toFixed(3)}` +
-                 `${m.threshold_strategy ? " by " + m.threshold_strategy : ""}, sha256 ${String(m.sha256).slice(0, 12)})`);
+      const how = m.threshold_strategy ? String(m.threshold_strategy).split(/[:;(]/)[0].trim().slice(0, 48) : "";
+      parts.push(`<span title="${escapeHtml(m.threshold_strategy || "")}"><b>${role}</b>: ${escapeHtml(m.name)} ` +
+                 `(${escapeHtml(m.architecture)}, ${m.backend}, input ${m.input_size.join("×")}, ` +
+                 `threshold ${m.threshold === null ? "none" : m.threshold.toFixed(3)}${how ? " (" + escapeHtml(how) + ")" : ""}, ` +
+                 `sha256 ${String(m.sha256).slice(0, 12)})</span>`);
     }
-    parts.push(`<b>detector</b>: ${info.models.detector}`);
-    if (info.models.face) parts.push(`<b>face</b>: ${info.models.face.name} (threshold ${info.models.face.threshold})`);
-    if (info.models.claims) parts.push(`<b>claims</b>: ${info.models.claims.name}`);
+    parts.push(`<b>detector</b>: ${escapeHtml(info.models.detector)}`);
+    if (info.models.face) parts.push(`<b>face</b>: ${escapeHtml(info.models.face.name)} (threshold ${info.models.face.threshold.toFixed(3)})`);
+    if (info.models.claims) parts.push(`<b>claims</b>: ${escapeHtml(info.models.claims.name)}`);
     $("models").innerHTML = parts.join(" · ");
     $("explain").disabled = !info.models.fas.explain;
   } catch (err) {
@@ -99,9 +105,9 @@ function showTable(faces, timings) {
     const row = document.createElement("tr");
     row.className = "face";
     row.innerHTML = `<td>${face.track_id ?? i + 1}</td>` +
-      `<td class="decision ${cls(ok)}">${face.track_decision ?? face.decision ?? "-"}</td>` +
+      `<td class="decision ${cls(ok)}">${escapeHtml(face.track_decision ?? face.decision ?? "-")}</td>` +
       `<td>${score === null || score === undefined ? "-" : score.toFixed(3)}</td>` +
-      `<td>${face.threshold === null ? "-" : face.threshold.toFixed(3)}</td><td>${extra.join("; ")}</td>`;
+      `<td>${face.threshold === null ? "-" : face.threshold.toFixed(3)}</td><td>${escapeHtml(extra.join("; "))}</td>`;
     body.appendChild(row);
   });
   const summary = $("summary");
