@@ -128,6 +128,7 @@ def test_loaders_name_the_missing_module(monkeypatch, tmp_path):
         models.load_claims_model(tmp_path)
 
 
+@pytest.mark.slow
 def test_real_face_model_dlib_resnet(checkpoint, astronaut, tmp_path):
     """--face dlib-resnet --gallery DIR: the service agrees with facetrust.face's own verify and identify."""
     pytest.importorskip("dlib")
@@ -160,3 +161,27 @@ def test_real_face_model_dlib_resnet(checkpoint, astronaut, tmp_path):
     assert got["threshold"] == pytest.approx(expected["threshold"])
     assert identity["name"] == "eileen" and identity["known"] is True  # enrolled from dlib's box of the other view
     assert identity["similarity"] >= identity["threshold"] and abs(identity["similarity"] - float(a @ b)) < 0.01
+
+
+@pytest.mark.slow
+def test_real_claims_model_clip_tiny(checkpoint, astronaut):
+    """--clip clip-tiny (random weights): the service returns exactly what facetrust.claims computes."""
+    import warnings
+
+    from facetrust.serve.models import load_claims_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # random weights: a floor, said by the loader
+        claims = load_claims_model("clip-tiny")
+    engine = Engine(load_trust_model(checkpoint, "fas"), claims=claims, detector=DETECTOR)
+    texts = ["a woman in a space suit", "a cat on a sofa"]
+    with TestClient(create_app(engine)) as c:
+        response = c.post("/v1/claims", files={"file": encode(astronaut, ".png")}, data={"claims": texts})
+    assert response.status_code == 200, response.text
+    got = response.json()["claims"]
+    expected = claims.verify(astronaut, texts)
+    assert [r["text"] for r in got] == texts
+    for g, e in zip(got, expected, strict=True):
+        assert g["p_supported"] == pytest.approx(e["p_supported"], abs=1e-6)
+        assert g["clip_score"] == pytest.approx(e["clip_score"], abs=1e-6)
+        assert g["decision"] == e["decision"]

@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     p.add_argument("--face", metavar="CKPT", help="face-recognition checkpoint, its ONNX folder, or dlib-resnet (enables /v1/verify; "
                    "with --gallery, identities in /v1/analyze)")
     p.add_argument("--gallery", metavar="DIR", help="gallery folder made by `facetrust enroll` with the same --face model")
-    p.add_argument("--clip", metavar="CKPT", help="CLIP model for /v1/claims")
+    p.add_argument("--clip", metavar="CKPT", help="CLIP for /v1/claims: a checkpoint folder, a .safetensors CLIP or an open_clip name")
     p.add_argument("--detector", default=None,
                    help="face detector (default: the one the --fas checkpoint records, else facetrust's default)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
