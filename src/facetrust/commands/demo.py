@@ -10,11 +10,14 @@ def register(subparsers) -> None:
     p.add_argument("--quick", action="store_true", help="fewer iterations: a smoke run of a few minutes")
     p.add_argument("--force", action="store_true", help="redo every step instead of reusing finished ones")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"), help="where to train")
+    p.add_argument("--clip-pretrain", action="store_true",
+                   help="pretrain clip-tiny on the captioned corpus first; the FLIP teacher starts from it")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from facetrust.demo.pipeline import DemoSettings, run_demo
 
-    run_demo(DemoSettings(out=args.out, quick=args.quick, force=args.force, device=args.device))
+    run_demo(DemoSettings(out=args.out, quick=args.quick, force=args.force, device=args.device,
+                          clip_pretrain=args.clip_pretrain))
     return 0

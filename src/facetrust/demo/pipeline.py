@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from facetrust.demo.clip_step import is_stale as clip_is_stale
+from facetrust.demo.clip_step import step_clip
+
 TARGET = "cctv"  # the held-out capture domain of the demo's fold
 STUDENT = "mobilenetv3_small_100"
 # The distillation recipe of the demo: hard labels + logit KD + CLIP-KD feature distillation + CRD +
@@ -38,11 +41,15 @@ class DemoSettings:
     teacher_iterations: int = 300
     student_iterations: int = 80
     bench_rounds: int = 30
+    clip_pretrain: bool = False  # pretrain clip-tiny on the captioned corpus; the teacher starts from it
+    clip_iterations: int = 300
+    clip_subjects: int = 200
 
     def __post_init__(self) -> None:
         self.out = Path(self.out).resolve()  # step records hold paths: make them valid from any folder
         if self.quick:
             self.teacher_iterations, self.student_iterations, self.bench_rounds = 60, 20, 8
+            self.clip_iterations, self.clip_subjects = 40, 60
 
 
 @dataclass
@@ -107,7 +114,7 @@ def step_teacher(ctx: Context) -> dict[str, Any]:
     config = from_dict(FasExperiment, {
         **_common_sections(ctx),
         "name": "demo_teacher",
-        "model": {"name": "flip_it", "clip": "clip-tiny", "pretrained": None},
+        "model": {"name": "flip_it", "clip": "clip-tiny", "pretrained": ctx.results.get("clip", {}).get("weights")},
         "train": {"iterations": iterations, "per_group": 3, "optimizer": "adamw", "lr": 1e-3,
                   "weight_decay": 0.05, "warmup_iterations": max(1, iterations // 10), "schedule": "cosine",
                   "augment": False, "freeze": ["clip.token_embedding"], "val_every": max(10, iterations // 6)},
@@ -284,6 +291,7 @@ def step_explain(ctx: Context) -> dict[str, Any]:
 
 STEPS: list[tuple[str, str, Callable[[Context], dict[str, Any]]]] = [
     ("data", "generate the fas-sim benchmark", step_data),
+    ("clip", "pretrain clip-tiny on the captioned corpus (with --clip-pretrain)", step_clip),
     ("teacher", "train the FLIP-IT teacher (clip-tiny)", step_teacher),
     ("student", f"distil the {STUDENT} student", step_student),
     ("evaluate", f"evaluate both on the held-out domain '{TARGET}' (eer@val)", step_evaluate),
@@ -304,7 +312,8 @@ def run_demo(settings: DemoSettings, log: Callable[[str], None] = print) -> dict
     total = len(STEPS) + 1
     for number, (name, title, function) in enumerate(STEPS, start=1):
         record = steps_dir / f"{name}.json"
-        if record.is_file() and not settings.force:
+        if record.is_file() and not settings.force and not (name == "clip" and clip_is_stale(
+                settings, json.loads(record.read_text())["result"])):
             ctx.results[name] = json.loads(record.read_text())["result"]
             log(f"[{number}/{total}] {title}: done in an earlier run, reused (--force to redo)")
             continue

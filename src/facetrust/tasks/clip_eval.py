@@ -77,7 +77,7 @@ def zero_shot_attributes(model, tokenizer, image_emb: torch.Tensor, table, colou
         for value in values:
             emb = embed_texts(model, tokenizer(prompt_texts(attribute, value)))
             class_emb.append(F.normalize(emb.mean(dim=0), dim=0))
-        scores = image_emb[torch.from_numpy(rows)] @ torch.stack(class_emb).t()
+        scores = image_emb[torch.tensor(rows)] @ torch.stack(class_emb).t()
         predicted = np.array(values)[scores.argmax(dim=1).numpy()]
         present = [v for v in values if (truth == v).any()]
         per_class = {v: float((predicted[truth == v] == v).mean()) for v in present}

@@ -1,0 +1,42 @@
+"""The demo's optional CLIP pretraining step: off by default at no cost, on it feeds the teacher."""
+
+import json
+from pathlib import Path
+
+from facetrust.demo import pipeline
+from facetrust.demo.clip_step import is_stale, step_clip
+
+
+def _teacher_config(ctx, monkeypatch):
+    seen = {}
+
+    def fake_train_fas(config):
+        seen["pretrained"] = config.model.pretrained
+        return {"runs": {"f": [{"checkpoint": "c", "protocol": "p", "train_seconds": 0, "best_step": 0}]}}
+
+    monkeypatch.setattr("facetrust.tasks.fas.train_fas", fake_train_fas)
+    pipeline.step_teacher(ctx)
+    return seen["pretrained"]
+
+
+def test_disabled_step_is_free_and_the_teacher_starts_random(tmp_path, monkeypatch):
+    ctx = pipeline.Context(pipeline.DemoSettings(out=tmp_path))
+    ctx.results["data"] = {"manifest": str(tmp_path / "m.csv")}
+    ctx.results["clip"] = step_clip(ctx)
+    assert ctx.results["clip"] == {"enabled": False, "weights": None}
+    assert _teacher_config(ctx, monkeypatch) is None
+    assert is_stale(pipeline.DemoSettings(out=tmp_path, clip_pretrain=True), ctx.results["clip"])
+    assert not is_stale(ctx.settings, ctx.results["clip"])
+
+
+def test_enabled_step_pretrains_and_the_teacher_loads_its_weights(tmp_path, monkeypatch):
+    settings = pipeline.DemoSettings(out=tmp_path, clip_pretrain=True, device="cpu")
+    settings.clip_iterations, settings.clip_subjects = 6, 10
+    ctx = pipeline.Context(settings)
+    ctx.results["data"] = {"manifest": str(tmp_path / "m.csv")}
+    result = step_clip(ctx)
+    assert result["enabled"] and Path(result["weights"]).is_file()
+    assert "test" in result["retrieval"] and "presentation" in result["zero_shot"]
+    json.dumps(result)  # storable in a step record
+    ctx.results["clip"] = result
+    assert _teacher_config(ctx, monkeypatch) == result["weights"]
