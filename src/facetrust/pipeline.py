@@ -59,7 +59,10 @@ def decision_label(task: str | None, accepted: bool) -> str:
 
 @dataclass
 class StageTimes:
-    """Milliseconds spent per stage, summed over calls; ``frames`` counts the images processed."""
+    """Milliseconds spent per stage, summed over calls; ``frames`` counts the images processed.
+
+    ``detect`` includes following boxes between detections (``FaceTracker``); ``classify`` is the
+    crop, the model and the decision of every face."""
 
     decode_ms: float = 0.0
     detect_ms: float = 0.0

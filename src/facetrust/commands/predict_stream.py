@@ -76,6 +76,7 @@ def _writer(path: str, fps: float, size: tuple[int, int]):
 def run_stream(session, source: int | str, name: str) -> dict[str, Any]:
     """Every frame of a video (or camera) through a ``FaceTracker``; the input's record."""
     import math
+    import time
 
     import cv2
 
@@ -96,10 +97,12 @@ def run_stream(session, source: int | str, name: str) -> dict[str, Any]:
     writer, decoded, with_face = None, 0, 0
     try:
         while args.max_frames is None or decoded < args.max_frames:
+            started = time.perf_counter()
             ok, frame = capture.read()
             if not ok or frame is None:
                 break
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            tracker.timings.add("decode", started)
             if decoded == 0 and session.box is not None:
                 check_box_inside(session.box, rgb.shape, name)
             results = tracker.update(rgb)
