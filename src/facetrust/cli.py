@@ -15,7 +15,7 @@ import sys
 # Order as shown in --help.
 COMMANDS = (
     "demo", "data", "train", "distill", "eval", "predict", "export", "bench", "explain", "serve",
-    "enroll", "identify", "verify", "verify-claims", "models", "import", "version",
+    "enroll", "identify", "verify", "verify-claims", "models", "import", "version", "doctor",
 )
 
 
