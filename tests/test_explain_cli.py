@@ -124,3 +124,18 @@ def test_a_photo_is_explained_on_the_face_predict_scores(tmp_path, capsys):
     assert main(["explain", str(folder), str(blank), "--detector", "cascade", "--out", str(out)]) == 2
     assert "no face found" in capsys.readouterr().err
     assert facetrust.load(folder).threshold == 0.5
+    # inputs explain cannot take: named, with what to give instead
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not decoded")
+    assert main(["explain", str(folder), str(video), "--out", str(out)]) == 2
+    assert "not a video" in capsys.readouterr().err
+    assert main(["explain", str(folder), str(photo), "--target", "foo", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "use spoof or live" in err and "callable" not in err
+    onnx = tmp_path / "onnx"
+    onnx.mkdir()
+    (onnx / "model.onnx").write_bytes(b"x")
+    (onnx / "config.json").write_text(json.dumps({"export": {"source_checkpoint": str(folder)}}))
+    assert main(["explain", str(onnx), str(photo), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "exported ONNX folder" in err and str(folder) in err

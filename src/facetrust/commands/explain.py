@@ -51,9 +51,18 @@ def register(subparsers) -> None:
 
 
 def _target(value: str | None):
+    """--target as the explainer takes it: None, a logit index or a class name; clear error otherwise."""
+    from facetrust.errors import FacetrustError
+    from facetrust.explain.targets import CLASS_NAMES
+
     if value is None:
         return None
-    return int(value) if value.lstrip("-").isdigit() else value
+    if value.lstrip("-").isdigit():
+        return int(value)
+    if value.strip().lower().replace("_", " ") not in CLASS_NAMES:
+        raise FacetrustError(f"--target {value!r}: use spoof or live (fake or real for deepfake models), or a logit "
+                             "index (0 = attack, 1 = bona fide)")
+    return value
 
 
 def _image_paths(sources: list[str], limit: int, domain: str | None = None, split: str | None = None) -> list:
@@ -196,10 +205,34 @@ def _faithfulness(model, args) -> int:
     return 0 if images else 2
 
 
+def _check_inputs(args) -> None:
+    """Refuse an exported ONNX folder and a video before any work, saying what to give instead."""
+    import json
+    from pathlib import Path
+
+    from facetrust.commands.predict import VIDEO_EXTENSIONS
+    from facetrust.errors import FacetrustError
+
+    folder = Path(args.checkpoint)
+    if (folder / "model.onnx").is_file() and not (folder / "model.safetensors").is_file():
+        try:
+            source = json.loads((folder / "config.json").read_text()).get("export", {}).get("source_checkpoint")
+        except (OSError, ValueError):
+            source = None
+        hint = f" (this export came from {source})" if source else ""
+        raise FacetrustError(f"{folder} is an exported ONNX folder; every explainer (CAMs, rollout, CLIP relevance) "
+                             f"needs the PyTorch checkpoint's gradients or attention: give the checkpoint folder{hint}")
+    if args.image and Path(args.image).suffix.lower() in VIDEO_EXTENSIONS:
+        raise FacetrustError(f"{args.image}: explain takes one image, not a video; save a frame as PNG (or use "
+                             "`facetrust predict CKPT VIDEO --annotate OUT.mp4` to see each frame's decision)")
+    _target(args.target)
+
+
 def run(args) -> int:
     from facetrust.checkpoint import load_model
     from facetrust.errors import FacetrustError
 
+    _check_inputs(args)
     model = load_model(args.checkpoint)
     if args.faithfulness:
         return _faithfulness(model, args)
