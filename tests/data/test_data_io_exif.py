@@ -60,6 +60,18 @@ def test_each_orientation_comes_out_upright(orientation, tmp_path):
         np.testing.assert_array_equal(decode_image(data, source="upload.png"), upright)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_tiff_orientation_is_applied_once(orientation):
+    """OpenCV's TIFF decoder turns the image upright itself; read_image must not turn it again."""
+    from PIL import Image
+
+    upright = _upright()
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(STORED[orientation](upright))).save(buffer, "TIFF",
+                                                                             tiffinfo={0x0112: orientation})
+    np.testing.assert_array_equal(decode_image(buffer.getvalue(), source="x.tif"), upright)
+
+
 def test_orientation_matches_pillow_exif_transpose_on_jpeg():
     """Cross-check against Pillow's own ImageOps.exif_transpose on a JPEG (lossy, so compare decoded pixels)."""
     from PIL import Image, ImageOps

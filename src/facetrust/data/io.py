@@ -56,6 +56,8 @@ def _header(data: bytes, source: str, max_pixels: int) -> tuple[tuple[int, int],
                 f"{source}: image is {width}x{height} = {width * height:,} pixels, above the limit of "
                 f"{max_pixels:,}; downscale it or raise max_pixels"
             )
+        if img.format == "TIFF":  # OpenCV's TIFF decoder applies the orientation tag itself (tested)
+            return img.size, 1
         return img.size, _orientation(img, source)
 
 
