@@ -173,7 +173,7 @@ def _concurrent_posts(app, n: int, body: bytes) -> list:
 
 
 def test_503_when_the_queue_is_full(astronaut_jpeg):
-    app = create_app(SlowEngine(0.5), Limits(max_concurrency=1, max_queue=1))
+    app = create_app(SlowEngine(1.0), Limits(max_concurrency=1, max_queue=1))
     responses = _concurrent_posts(app, 4, astronaut_jpeg)
     codes = sorted(r.status_code for r in responses)
     assert codes == [200, 200, 503, 503]

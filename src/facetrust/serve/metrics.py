@@ -30,7 +30,6 @@ class Metrics:
         self.errors: dict[tuple[str, int], int] = defaultdict(int)
         self.bucket_counts: dict[str, list[int]] = {}
         self.latency_sum: dict[str, float] = defaultdict(float)
-        self.frames: int = 0
         self.gauges: dict[str, float] = {}
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
