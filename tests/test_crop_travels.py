@@ -57,6 +57,20 @@ def test_prepare_videos_layout_splits_and_crop_record(prepared):
     assert summary["splits"] == {"test": 4, "train": 4, "val": 4} and summary["faces_found"] == 12
 
 
+def test_prepare_videos_split_override_and_bad_input(prepared, tmp_path, capsys):
+    import pandas as pd
+
+    root, _ = prepared
+    out = tmp_path / "eval-set"
+    assert main(["data", "prepare-videos", str(root), str(out), "--detector", "cascade", "--size", "32",
+                 "--sampling", "uniform:1", "--split", "test"]) == 0
+    assert set(pd.read_csv(out / "manifest.csv")["split"]) == {"test"}
+    assert "warning: every row" not in capsys.readouterr().err  # asked for
+    video = next(root.rglob("*.mp4"))
+    assert main(["data", "prepare-videos", str(video), str(tmp_path / "x")]) == 2
+    assert "is a video file; prepare-videos takes a manifest" in capsys.readouterr().err
+
+
 def predict_crop_matches(predictor, root, manifest):
     """The prepared crop of one frame == the crop the predictor makes of that frame; same score."""
     import pandas as pd

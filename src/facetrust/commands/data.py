@@ -176,7 +176,13 @@ def run_prepare_videos(args: argparse.Namespace) -> int:
     from facetrust.data.manifest import read_manifest
     from facetrust.data.video import prepare_videos
 
+    from facetrust.data.video import VIDEO_EXTENSIONS
+    from facetrust.errors import DataError
+
     source = Path(args.videos)
+    if source.suffix.lower() in VIDEO_EXTENSIONS:
+        raise DataError(f"{source} is a video file; prepare-videos takes a manifest of videos (path, label, domain, "
+                        "...) or a {domain}/{live|spoof}/[attack/] folder of videos, so each crop gets its label")
     if source.is_dir():
         source = import_folders(source, Path(tempfile.mkdtemp()) / "videos.csv", videos=True)
     from facetrust.pipeline import default_detector_name
