@@ -13,7 +13,7 @@ from facetrust.cli import main
 from facetrust.data.io import read_image
 from facetrust.data.video import read_crop_record, read_frames
 from facetrust.faces.crop import crop_for_model
-from facetrust.pipeline import analyze_image, create_detector
+from facetrust.pipeline import analyze_image, create_detector, default_detector_name, detector_name_for
 
 PATCH = cv2.resize(skimage.data.astronaut()[0:256, 96:352], (96, 96), interpolation=cv2.INTER_AREA)
 
@@ -95,6 +95,10 @@ def test_saved_crop_is_the_predict_crop(prepared, tmp_path):
     predictor = facetrust.load(folder)
     assert predictor.crop["crops"] == [{"method": "margin", "margin": 0.3, "size": [48, 48]}]
     predict_crop_matches(predictor, root, manifest)
+    # the faces are found by the detector the training crops were made with, unless one is asked for
+    assert detector_name_for(predictor) == "cascade" and detector_name_for(predictor, "mtcnn") == "mtcnn"
+    plain = facetrust.load(facetrust.save(create_model("resnet8", image_size=32), tmp_path / "plain"))
+    assert detector_name_for(plain) == default_detector_name()
 
 
 @pytest.mark.slow

@@ -94,7 +94,7 @@ def test_images_faces_scored_as_cropped(checkpoint, inputs, capsys):
     code, lines, err = run_json(argv, capsys)
     assert code == 0
     report = lines[-1]
-    assert report["type"] == "report" and report["threshold"] == 0.5
+    assert report["type"] == "report" and report["threshold"] == 0.5 and report["detector"] == "cascade"
     results = {r["path"]: r for r in report["results"]}
     astro = results[str(inputs["astronaut"])]
     assert astro["status"] == "ok" and astro["size"] == [512, 512] and len(astro["faces"]) >= 1

@@ -3,7 +3,8 @@
 ``analyze_image(predictor, image_rgb)`` is the one path every entry point uses (``predict``, the
 camera and video tracker, ``explain``, the service, the pipeline benchmark):
 
-1. faces come from ``detector.detect`` (or the caller's ``boxes``), sorted largest first;
+1. faces come from ``detector.detect`` (or the caller's ``boxes``), sorted largest first; without a
+   detector, the one the checkpoint's crops were made with (``detector_name_for``);
 2. a face whose shorter side is under ``min_face`` pixels (default ``MIN_FACE`` = 24) is reported as
    too small and not scored: below that the crop is mostly upsampling and no model here was trained
    on such faces;
@@ -37,6 +38,15 @@ def default_detector_name() -> str:
     except ImportError:
         return "cascade"
     return str(DEFAULT_DETECTOR)
+
+
+def detector_name_for(predictor, name: str | None = None) -> str:
+    """The detector to find faces for ``predictor``: ``name`` when given, else the one its training crops
+    were made with (``config.json`` "crop"."detector"), else ``default_detector_name()``."""
+    if name:
+        return name
+    recorded = (getattr(predictor, "config", None) or {}).get("crop") or {}
+    return str(recorded.get("detector") or default_detector_name())
 
 
 def create_detector(name: str | None = None, **kwargs):
@@ -147,7 +157,8 @@ def analyze_image(
 ) -> list[FaceResult]:
     """Every face of an upright RGB uint8 image, largest first, scored and decided (empty = no face).
 
-    ``boxes`` skips detection; otherwise ``detector`` (default: ``create_detector()``) finds the faces.
+    ``boxes`` skips detection; otherwise ``detector`` (default: the checkpoint's, ``detector_name_for``) finds
+    the faces.
     ``threshold`` overrides the predictor's stored one.
     """
     if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
@@ -156,7 +167,7 @@ def analyze_image(
     timings.frames += 1
     if boxes is None:
         started = time.perf_counter()
-        detector = detector if detector is not None else create_detector()
+        detector = detector if detector is not None else create_detector(detector_name_for(predictor))
         boxes = list(detector.detect(image_rgb))
         timings.add("detect", started)
     ordered = sorted(boxes, key=box_area, reverse=True)

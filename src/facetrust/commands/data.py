@@ -174,9 +174,7 @@ def run_prepare_videos(args: argparse.Namespace) -> int:
 
     from facetrust.data.importers import import_folders
     from facetrust.data.manifest import read_manifest
-    from facetrust.data.video import prepare_videos
-
-    from facetrust.data.video import VIDEO_EXTENSIONS
+    from facetrust.data.video import VIDEO_EXTENSIONS, prepare_videos
     from facetrust.errors import DataError
 
     source = Path(args.videos)

@@ -32,7 +32,7 @@ def register(subparsers) -> None:
                    help="explain the similarity to this text (FLIP/CLIP with a text tower)")
     p.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay")
     p.add_argument("--detector", default=None,
-                   help="face detector for a photo (default: facetrust.faces.DEFAULT_DETECTOR)")
+                   help="face detector for a photo (default: the checkpoint's, as predict)")
     p.add_argument("--box", default=None, metavar="X,Y,W,H", help="use this face box instead of detecting")
     p.add_argument("--crops", action="store_true",
                    help="the image already is a face crop (as in a prepared manifest): explain it whole")
@@ -104,7 +104,13 @@ def _face_crop(model, args):
     from facetrust.data import read_image
     from facetrust.errors import DataError
     from facetrust.faces.crop import crop_for_model
-    from facetrust.pipeline import analyze_crop, analyze_image, check_box_inside, create_detector
+    from facetrust.pipeline import (
+        analyze_crop,
+        analyze_image,
+        check_box_inside,
+        create_detector,
+        detector_name_for,
+    )
     from facetrust.predictor import TorchPredictor
 
     image = read_image(args.image)
@@ -115,7 +121,8 @@ def _face_crop(model, args):
     if args.box:
         boxes = [parse_box(args.box)]
         check_box_inside(boxes[0], image.shape, args.image)
-    faces = analyze_image(predictor, image, detector=None if boxes else create_detector(args.detector), boxes=boxes)
+    detector = None if boxes else create_detector(detector_name_for(predictor, args.detector))
+    faces = analyze_image(predictor, image, detector=detector, boxes=boxes)
     if not faces:
         raise DataError(f"{args.image}: no face found, nothing to explain (give --box x,y,w,h, another --detector, "
                         "or --crops if the image already is a face crop)")

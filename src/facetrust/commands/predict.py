@@ -31,7 +31,8 @@ def register(subparsers) -> None:
     p.add_argument("--threshold", type=float, help="override the stored threshold (0..1)")
     p.add_argument("--device", default="cpu", help="PyTorch device for a checkpoint folder (cpu, cuda, cuda:1)")
     p.add_argument("--detector", default=None,
-                   help="face detector: mtcnn, blazeface, cascade, dlib, yunet (default: facetrust.faces.DEFAULT_DETECTOR)")
+                   help="face detector: mtcnn, blazeface, cascade, dlib, yunet (default: the one the checkpoint's "
+                   "training crops were made with, else facetrust.faces.DEFAULT_DETECTOR)")
     p.add_argument("--detector-model", default=None, metavar="FILE", help="model file for detectors that need one (yunet)")
     p.add_argument("--box", default=None, metavar="X,Y,W,H",
                    help="use this face box (pixels of the upright image) instead of detecting")
@@ -94,12 +95,13 @@ class Session:
     """What every input needs: the predictor, the detector (built once), the options."""
 
     def __init__(self, predictor, args, emit) -> None:
-        from facetrust.pipeline import MIN_FACE
+        from facetrust.pipeline import MIN_FACE, detector_name_for
 
         self.predictor, self.args, self.emit = predictor, args, emit
         self.threshold = predictor.threshold if args.threshold is None else args.threshold
         self.min_face = MIN_FACE if args.min_face is None else args.min_face
         self.box = parse_box(args.box) if args.box else None
+        self.detector_name = detector_name_for(predictor, args.detector)
         self._detector = None
 
     @property
@@ -108,7 +110,7 @@ class Session:
             from facetrust.pipeline import create_detector
 
             kwargs = {"model": self.args.detector_model} if self.args.detector_model else {}
-            self._detector = create_detector(self.args.detector, **kwargs)
+            self._detector = create_detector(self.detector_name, **kwargs)
         return self._detector
 
     def image(self, path: str) -> dict:
@@ -155,8 +157,9 @@ def top_level(faces: list, min_face: float) -> dict:
     return {"status": "ok", "score": best.score, "decision": best.to_dict()["decision"]}
 
 
-def _print_table(records: list[dict], threshold, strategy) -> None:
-    print(f"threshold {threshold} ({strategy}); score = P(bona fide) of the largest face")
+def _print_table(records: list[dict], threshold, strategy, detector: str | None) -> None:
+    found = f"faces found by {detector}" if detector else "faces given"
+    print(f"threshold {threshold} ({strategy}); score = P(bona fide) of the largest face; {found}")
     print(f"{'decision':9}  {'score':>6}  {'faces':>5}  {'kind':6}  path")
     for r in records:
         score = "" if r.get("score") is None else f"{r['score']:.3f}"
@@ -231,9 +234,10 @@ def run(args) -> int:
     strategy = getattr(predictor, "config", {}).get("threshold_strategy")
     if args.json:
         emit({"type": "report", "checkpoint": str(args.checkpoint), "threshold": session.threshold,
-              "threshold_strategy": strategy, "results": records, "summary": summary})
+              "threshold_strategy": strategy, "detector": None if args.crops or session.box else session.detector_name,
+              "results": records, "summary": summary})
     else:
-        _print_table(records, session.threshold, strategy)
+        _print_table(records, session.threshold, strategy, None if args.crops or session.box else session.detector_name)
     for r in records:
         if r["status"] != "ok":
             print(f"facetrust predict: {r['path']}: {r['status']}: {r.get('message', '')}", file=sys.stderr)

@@ -159,9 +159,9 @@ class FaceTracker:
 
         started = time.perf_counter()
         if self.detector is None:
-            from facetrust.pipeline import create_detector
+            from facetrust.pipeline import create_detector, detector_name_for
 
-            self.detector = create_detector()
+            self.detector = create_detector(detector_name_for(self.predictor))
         boxes = list(self.detector.detect(frame))
         self.timings.add("detect", started)
         pairs = sorted(((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) for bi, b in enumerate(boxes)),
