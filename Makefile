@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,serve]'
+	$(PY) -m pip install --quiet -e '.[dev,serve,captioner]'
 	$(VENV)/bin/facetrust models fetch blazeface  # detector file from the mediapipe wheel, SHA-256 checked
 	@rm -f $(VENV)/.installed-*
 	@touch $@
