@@ -146,13 +146,11 @@ def test_camera_streams_live_results(browser, server):
     page.goto(server.url + "/")
     wait_until(page, "document.getElementById('models').textContent.includes('threshold')", 30)
     page.click("#camera")
-    wait_until(page, "Number(document.body.dataset.frames || 0) >= 4", 120)
+    wait_until(page, "Number(document.body.dataset.faceFrames || 0) >= 3", 120)  # frames with a tracked face
     status = page.inner_text("#status")
     assert status.startswith("live:") and "fps" in status, status
-    rows = page.query_selector_all("#faces tbody tr")
-    assert rows, "no tracked face in the camera frames"
-    assert page.inner_text("#faces tbody tr td.decision").strip().lower() in ("live", "spoof", "undecided")
-    assert box_colour_at_edge(page) is not None or "undecided" in page.inner_text("#faces")
+    assert page.evaluate("document.body.dataset.lastDecision") in ("live", "spoof", "undecided")
+    assert int(page.evaluate("document.body.dataset.frames")) >= 3
     page.click("#camera")  # stop
     assert not errors, errors
     page.close()

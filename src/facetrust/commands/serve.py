@@ -67,7 +67,7 @@ def build_engine(args):
     if args.face:
         face, gallery = load_face_model(args.face, args.gallery)
     claims = load_claims_model(args.clip) if args.clip else None
-    return Engine(fas, deepfake, face, gallery, claims, detector=args.detector)
+    return Engine(fas, deepfake, face, gallery, claims, detector=args.detector, max_pixels=args.max_pixels)
 
 
 def run(args) -> int:

@@ -19,11 +19,11 @@ from facetrust.serve.heatmap import ExplainError, explain_face
 from facetrust.serve.models import ClaimsModel, FaceModel, Gallery, TrustModel
 
 
-def decode(data: bytes, source: str) -> np.ndarray:
+def decode(data: bytes, source: str, max_pixels: int | None = None) -> np.ndarray:
     """Upright RGB uint8 image from encoded bytes; ``DataError`` naming the problem otherwise."""
-    from facetrust.data.io import decode_image
+    from facetrust.data.io import DEFAULT_MAX_PIXELS, decode_image
 
-    return decode_image(data, source)
+    return decode_image(data, source, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
 
 
 class Engine:
@@ -31,10 +31,11 @@ class Engine:
 
     def __init__(self, fas: TrustModel, deepfake: TrustModel | None = None, face: FaceModel | None = None,
                  gallery: Gallery | None = None, claims: ClaimsModel | None = None,
-                 detector: str | None = None) -> None:
+                 detector: str | None = None, max_pixels: int | None = None) -> None:
         from facetrust.pipeline import default_detector_name
 
         self.fas, self.deepfake, self.face, self.gallery, self.claims = fas, deepfake, face, gallery, claims
+        self.max_pixels = max_pixels  # the decoder's own limit, behind the service's header check
         recorded = (fas.config.get("crop") or {}).get("detector")
         self.detector_name = detector or recorded or default_detector_name()
         self._local = threading.local()
@@ -55,7 +56,7 @@ class Engine:
 
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        image = decode(data, source)
+        image = decode(data, source, self.max_pixels)
         timings["decode_ms"] = _ms(started)
         t = time.perf_counter()
         boxes = list(self.detector().detect(image))
@@ -103,7 +104,7 @@ class Engine:
         started = time.perf_counter()
         embeddings, faces = [], []
         for name, data in (("file_a", data_a), ("file_b", data_b)):
-            image = decode(data, name)
+            image = decode(data, name, self.max_pixels)
             found = analyze_image(self.fas.predictor, image, boxes=list(self.detector().detect(image)))
             if not found:
                 raise DataError(f"{name}: no face found in the picture; send a picture with a visible face")
@@ -119,7 +120,7 @@ class Engine:
     def verify_claims(self, data: bytes, claims: list[str]) -> dict[str, Any]:
         assert self.claims is not None
         started = time.perf_counter()
-        image = decode(data, "file")
+        image = decode(data, "file", self.max_pixels)
         results = self.claims.verify(image, claims)
         return {"claims": results, "model": self.claims.name, "timings_ms": {"total_ms": _ms(started)}}
 
@@ -133,7 +134,7 @@ class Engine:
 
     def stream_frame(self, tracker, data: bytes, index: int) -> dict[str, Any]:
         started = time.perf_counter()
-        image = decode(data, f"frame {index}")
+        image = decode(data, f"frame {index}", self.max_pixels)
         tracks = [self._track_record(track) for track in tracker.update(image)]
         return {"frame": index, "image": {"width": int(image.shape[1]), "height": int(image.shape[0])},
                 "tracks": tracks, "timings_ms": {"total_ms": _ms(started)}}

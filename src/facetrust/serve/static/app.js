@@ -180,6 +180,10 @@ async function startCamera() {
       ctx.drawImage(grab, 0, 0);
       drawFaces(result.tracks, view.width / result.image.width, view.height / result.image.height);
       showTable(result.tracks, result.timings_ms);
+      if (result.tracks.length) {  // for scripts watching the page (the browser test)
+        document.body.dataset.faceFrames = String(Number(document.body.dataset.faceFrames || 0) + 1);
+        document.body.dataset.lastDecision = result.tracks[0].track_decision;
+      }
       const fps = stream.frames / ((performance.now() - stream.started) / 1000);
       setStatus(`live: ${stream.frames} frames, ${fps.toFixed(1)} fps`);
     }
