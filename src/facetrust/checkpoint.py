@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from facetrust.atomic import atomic_folder
 from facetrust.errors import CheckpointError
 
 WEIGHTS = "model.safetensors"
@@ -76,29 +77,29 @@ def save(
         from facetrust.faces.crop import validate_crop
 
         crop = validate_crop(crop, "checkpoint crop")
-    folder.mkdir(parents=True, exist_ok=True)
     kwargs = {k: v for k, v in arch["kwargs"].items() if k != "pretrained"}
-    save_model(model, str(folder / WEIGHTS))
-    weights = folder / WEIGHTS
-    config = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "task": task or getattr(model, "task", None) or "fas",
-        "architecture": {"name": arch["name"], "kwargs": kwargs},
-        "preprocess": {k: list(v) if isinstance(v, tuple) else v for k, v in model.preprocess.items()},
-        **({"crop": crop} if crop is not None else {}),
-        "class_names": list(class_names or getattr(model, "class_names", DEFAULT_CLASS_NAMES)),
-        "threshold": threshold if threshold is not None else getattr(model, "threshold", None),
-        "threshold_strategy": threshold_strategy or getattr(model, "threshold_strategy", None),
-        "extra": getattr(model, "checkpoint_extra", {}),
-        "metadata": {**getattr(model, "metadata", {}), **(metadata or {}), "versions": _versions()},
-        "files": {WEIGHTS: {"bytes": weights.stat().st_size, "sha256": _sha256(weights)}},
-    }
-    try:
-        text = json.dumps(config, indent=2, sort_keys=False, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"checkpoint config for {folder} is not JSON-serialisable: {err}") from err
-    (folder / CONFIG).write_text(text + "\n")
+    with atomic_folder(folder) as building:  # readers see the old checkpoint or the new one
+        save_model(model, str(building / WEIGHTS))
+        weights = building / WEIGHTS
+        config = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "task": task or getattr(model, "task", None) or "fas",
+            "architecture": {"name": arch["name"], "kwargs": kwargs},
+            "preprocess": {k: list(v) if isinstance(v, tuple) else v for k, v in model.preprocess.items()},
+            **({"crop": crop} if crop is not None else {}),
+            "class_names": list(class_names or getattr(model, "class_names", DEFAULT_CLASS_NAMES)),
+            "threshold": threshold if threshold is not None else getattr(model, "threshold", None),
+            "threshold_strategy": threshold_strategy or getattr(model, "threshold_strategy", None),
+            "extra": getattr(model, "checkpoint_extra", {}),
+            "metadata": {**getattr(model, "metadata", {}), **(metadata or {}), "versions": _versions()},
+            "files": {WEIGHTS: {"bytes": weights.stat().st_size, "sha256": _sha256(weights)}},
+        }
+        try:
+            text = json.dumps(config, indent=2, sort_keys=False, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"checkpoint config for {folder} is not JSON-serialisable: {err}") from err
+        (building / CONFIG).write_text(text + "\n")
     return folder
 
 

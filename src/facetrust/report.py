@@ -114,7 +114,7 @@ def result_markdown(result: EvaluationResult, figures: dict[str, str] | None = N
 def write_report(result: EvaluationResult, out_dir: str | os.PathLike, figures: bool = True) -> dict[str, Path]:
     """Write ``report.json``, ``report.md`` and (unless ``figures=False``) ROC, DET and score-histogram
     PNGs into ``out_dir``; returns the paths by name."""
-    from facetrust import plots
+    from facetrust import atomic, plots
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,9 +124,9 @@ def write_report(result: EvaluationResult, out_dir: str | os.PathLike, figures: 
         paths["det"] = plots.plot_det(result, out / FIGURES["det"])
         paths["histograms"] = plots.plot_histograms(result, out / FIGURES["histograms"])
     paths["json"] = out / "report.json"
-    paths["json"].write_text(json.dumps(result.to_dict(), indent=2, allow_nan=True) + "\n")
+    atomic.write_text(paths["json"], json.dumps(result.to_dict(), indent=2, allow_nan=True) + "\n")
     paths["markdown"] = out / "report.md"
-    paths["markdown"].write_text(result_markdown(result, FIGURES if figures else None))
+    atomic.write_text(paths["markdown"], result_markdown(result, FIGURES if figures else None))
     return paths
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from facetrust.atomic import atomic_path
 from facetrust.errors import DataError
 
 REQUIRED_COLUMNS = ("path", "label", "domain", "split", "video_id", "subject_id", "attack_type")
@@ -108,9 +109,11 @@ def write_manifest(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     df = df[columns]
     if path.suffix.lower() == ".parquet":
         _need_parquet_engine(path)
-        df.to_parquet(path, index=False)
+        with atomic_path(path) as tmp:  # a reader never sees half a manifest
+            df.to_parquet(tmp, index=False)
     else:
-        df.to_csv(path, index=False, lineterminator="\n")
+        with atomic_path(path) as tmp:
+            df.to_csv(tmp, index=False, lineterminator="\n")
     return path
 
 

@@ -178,11 +178,13 @@ def write_export_config(
     import onnxruntime
     import torch
 
+    from facetrust import atomic
+
     model_path = folder / onnx_file
     config = {key: value for key, value in checkpoint_config.items() if key != "files"}
     config["export"] = {**export_info, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
     config["files"] = {onnx_file: {"bytes": model_path.stat().st_size, "sha256": _sha256(model_path)}}
-    (folder / CONFIG).write_text(json.dumps(config, indent=2, allow_nan=False) + "\n")
+    atomic.write_text(folder / CONFIG, json.dumps(config, indent=2, allow_nan=False) + "\n")
     return folder / CONFIG
 
 
@@ -207,6 +209,7 @@ def export_checkpoint(
     """Export a checkpoint folder to ``out`` (``model.onnx`` + ``config.json``); with ``int8`` also
     ``out/int8``. Parity with PyTorch is checked on images from ``calib`` (or random ones); an FP32
     difference above ``tolerance`` raises ``ExportError``. Returns the export summary."""
+    from facetrust.atomic import atomic_path
     from facetrust.checkpoint import load_model
 
     out = Path(out)
@@ -220,7 +223,8 @@ def export_checkpoint(
     images, source = load_sample_images(calib, parity_samples, splits=("val", "test"), model=model)
     batch = preprocess_images(images, model.preprocess)
     out.mkdir(parents=True, exist_ok=True)
-    info = export_onnx(model, out / ONNX_FILE, opset=opset, exporter=exporter)
+    with atomic_path(out / ONNX_FILE) as building:  # a killed export leaves the old model.onnx
+        info = export_onnx(model, building, opset=opset, exporter=exporter)
     difference = onnx_parity(model, out / ONNX_FILE, batch)
     log(f"parity: max |logit difference| PyTorch vs ONNX Runtime FP32 = {difference:.3e} "
         f"on {len(images)} {source} images (tolerance {tolerance:.0e}; exporter {info['exporter']}, opset {info['opset']})")

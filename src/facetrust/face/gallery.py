@@ -57,12 +57,14 @@ class Gallery:
     def save(self, folder: str | os.PathLike) -> Path:
         from safetensors.numpy import save_file
 
+        from facetrust.atomic import atomic_folder
+
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file({"sums": self.sums.astype(np.float32)}, str(folder / TENSORS))
-        index = {"format": FORMAT, "model": self.model, "model_hash": self.model_hash, "dim": self.dim,
-                 "names": self.names, "counts": self.counts}
-        (folder / INDEX).write_text(json.dumps(index, indent=2) + "\n")
+        with atomic_folder(folder) as building:  # the old gallery or the new one, never a mix
+            save_file({"sums": self.sums.astype(np.float32)}, str(building / TENSORS))
+            index = {"format": FORMAT, "model": self.model, "model_hash": self.model_hash, "dim": self.dim,
+                     "names": self.names, "counts": self.counts}
+            (building / INDEX).write_text(json.dumps(index, indent=2) + "\n")
         return folder
 
     def check_model(self, model_hash: str, model: str, folder: str | os.PathLike = "gallery") -> None:

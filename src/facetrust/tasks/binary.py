@@ -17,12 +17,14 @@ from typing import Any
 def train_command(config_path: str, overrides: list[str], out: str | None) -> int:
     """``facetrust train`` for a binary task: every fold and seed, then the summary table."""
     from facetrust.config import load_config
-    from facetrust.tasks.fas import summary_table, train_fas
+    from facetrust.tasks.fas import is_global_zero, summary_table, train_fas
     from facetrust.tasks.fas_config import FLIP_MODELS, FasExperiment
     from facetrust.tasks.names import task_spec
 
     config = load_config(config_path, FasExperiment, overrides)
     result = train_fas(config, out)
+    if not is_global_zero():  # DDP: the other ranks stay silent
+        return 0
     m = config.model
     model = f"{m.name} ({m.clip})" if m.name in FLIP_MODELS else f"{m.name} ({m.image_size} px)"
     print(f"\n{task_spec(config.task).title}: {model}, threshold {config.eval.threshold}, seeds {config.seeds}; "
@@ -36,10 +38,13 @@ def distill_command(config_path: str, overrides: list[str], out: str | None) -> 
     """``facetrust distill`` for a binary task."""
     from facetrust.config import load_config
     from facetrust.tasks.distill import distill
+    from facetrust.tasks.fas import is_global_zero
     from facetrust.tasks.distill_config import DistillExperiment
 
     config = load_config(config_path, DistillExperiment, overrides)
     result = distill(config, out=out)
+    if not is_global_zero():
+        return 0
     print((Path(result["out"]) / "summary.md").read_text())
     print(f"results, checkpoints and summary: {result['out']}")
     return 0

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facetrust import atomic
 from facetrust.errors import CheckpointError, ConfigError, DataError
 from facetrust.features import FeatureTaps, find_vit, token_layout, tokens_to_grid
 from facetrust.losses import distill as L
@@ -296,7 +297,7 @@ def distill_one(config: DistillExperiment, protocol, seed: int, df, run_dir: Pat
               "losses": module.weights, "params": params, "teacher": str(teacher_path),
               "teacher_unchanged": unchanged, "best_step": module.best_step,
               "train_seconds": round(train_seconds, 1), "checkpoint": str(run_dir / "checkpoint"), **result.to_dict()}
-    (run_dir / "result.json").write_text(json.dumps(record, indent=2, default=float))
+    atomic.write_text(run_dir / "result.json", json.dumps(record, indent=2, default=float))
     return record
 
 

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from facetrust import atomic
 from facetrust.errors import ConfigError, DataError
 from facetrust.losses.flip import nt_xent, split_prompts, view_consistency_mse
 from facetrust.tasks.fas_config import FasExperiment
@@ -342,7 +343,7 @@ def train_one(config: FasExperiment, protocol, seed: int, df, run_dir: Path) -> 
     record = {"protocol": protocol.name, "target": protocol.target, "seed": seed, "model": config.model.name,
               "best_step": module.best_step, "train_seconds": round(train_seconds, 1),
               "checkpoint": str(run_dir / "checkpoint"), **result.to_dict()}
-    (run_dir / "result.json").write_text(json.dumps(record, indent=2, default=float))
+    atomic.write_text(run_dir / "result.json", json.dumps(record, indent=2, default=float))
     return record
 
 
@@ -372,6 +373,16 @@ def summary_table(summary: dict[str, Any], level: str = "frame", task: str = "fa
     return "\n".join(rows)
 
 
+def is_global_zero() -> bool:
+    """Whether this process is global rank 0 (True outside distributed runs)."""
+    import torch.distributed as dist
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
 def run_protocol_sweep(config, run_one, out: str | None, title: str, extra: dict[str, Any]) -> dict[str, Any]:
     """Run ``run_one(config, protocol, seed, df, run_dir)`` for every selected fold and seed of a
     training or distillation config; write the resolved config, per-run results and a mean ± std
@@ -395,13 +406,15 @@ def run_protocol_sweep(config, run_one, out: str | None, title: str, extra: dict
                 runs.setdefault(protocol.name, []).append(record)
     summary = {name: aggregate_seeds(records) for name, records in runs.items()}
     result = {"out": str(out_dir), "task": getattr(config, "task", "fas"), **extra, "seeds": list(config.seeds), "summary": summary, "runs": runs}
-    (out_dir / "summary.json").write_text(json.dumps(result, indent=2, default=float))
+    if not is_global_zero():  # DDP: every rank runs this; only rank 0 reports and writes
+        return result
+    atomic.write_text(out_dir / "summary.json", json.dumps(result, indent=2, default=float))
     task = getattr(config, "task", "fas")
     text = (f"# {title}\n\n"
             f"Threshold: {config.eval.threshold}; model selection: {config.eval.select} on source validation.\n\n"
             f"## Frame level\n\n{summary_table(summary, 'frame', task)}\n\n"
             f"## Video level\n\n{summary_table(summary, 'video', task)}\n")
-    (out_dir / "summary.md").write_text(text)
+    atomic.write_text(out_dir / "summary.md", text)
     return result
 
 
