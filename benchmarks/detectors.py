@@ -8,6 +8,8 @@ For each detector (mtcnn, blazeface, cascade; dlib when installed; yunet with --
 * fas-sim frames (``make_fas_sim``, face-filling crops of ``--size`` px, every domain, live and attack):
   found = the best box's centre in the central half of the frame and its width >= 1/4 of the frame;
   a printed or replayed face is still a face, so attacks count too (reported apart);
+* face size: the astronaut scaled so that her face is 200, 160, ..., 24 px wide in a grey 640x480
+  frame; the smallest width found with every larger one found too;
 * time: median and 90th-percentile milliseconds per 640x480 frame (the astronaut letterboxed onto a
   grey 640x480 canvas) after warm-up, with 1 and 2 threads (OpenCV and PyTorch), and on a 640x480 frame
   with no face.
@@ -79,6 +81,40 @@ def frame_640x480(with_face: bool) -> np.ndarray:
     return frame
 
 
+FACE_WIDTHS = (200, 160, 128, 112, 96, 80, 64, 48, 32, 24)  # astronaut face widths in a 640x480 frame
+ASTRONAUT_FACE_WIDTH = 90  # pixels, in the 512 x 512 photo (MTCNN's box is 87 wide)
+ASTRONAUT_FACE_CENTRE = (224, 117)  # (x, y) in the 512 x 512 photo
+
+
+def face_in_frame(face_width: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """The astronaut scaled so that her face is ``face_width`` px wide, the face centred in a grey
+    640x480 frame; returns the frame and the face centre (320, 240)."""
+    import cv2
+    import skimage.data
+
+    side = round(512 * face_width / ASTRONAUT_FACE_WIDTH)
+    scale = side / 512
+    photo = cv2.resize(skimage.data.astronaut(), (side, side), interpolation=cv2.INTER_AREA)
+    x0, y0 = round(320 - ASTRONAUT_FACE_CENTRE[0] * scale), round(240 - ASTRONAUT_FACE_CENTRE[1] * scale)
+    # an affine paste: the frame pixel (x, y) shows photo pixel (x - x0, y - y0), grey outside the photo
+    shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]])
+    frame = cv2.warpAffine(photo, shift, (640, 480), borderMode=cv2.BORDER_CONSTANT, borderValue=(118, 118, 118))
+    return frame, (320.0, 240.0)
+
+
+def smallest_face_found(detector) -> int | None:
+    """The smallest face width (of FACE_WIDTHS) found, with every larger one found too; None if none."""
+    smallest = None
+    for width in FACE_WIDTHS:
+        frame, (cx, cy) = face_in_frame(width)
+        boxes = detector.detect(frame)
+        hit = any(abs(b.x + b.w / 2 - cx) < width / 2 and abs(b.y + b.h / 2 - cy) < width / 2 for b in boxes)
+        if not hit:
+            break
+        smallest = width
+    return smallest
+
+
 def time_ms(detector, frame: np.ndarray, repeats: int) -> tuple[float, float]:
     for _ in range(3):
         detector.detect(frame)
@@ -114,6 +150,7 @@ def measure(name: str, kwargs: dict, photos, sim, threads: list[int], repeats: i
             boxes = detector.detect(image)
             hits.append(bool(boxes) and centred_face(boxes[0], image.shape[1]))
         row[key] = (sum(hits), len(hits))
+    row["smallest_face"] = smallest_face_found(detector)
     row["landmarks"] = bool(detector.detect(photos[0][1])) and detector.detect(photos[0][1])[0].landmarks is not None
     face, empty = frame_640x480(True), frame_640x480(False)
     for n in threads:
@@ -126,13 +163,14 @@ def measure(name: str, kwargs: dict, photos, sim, threads: list[int], repeats: i
 
 def table(rows: list[dict], threads: list[int]) -> str:
     photos = list(rows[0]["photos"])
-    head = (["detector"] + photos + ["fas-sim live", "fas-sim attack", "landmarks"]
+    head = (["detector"] + photos + ["fas-sim live", "fas-sim attack", "smallest face in 640x480", "landmarks"]
             + [f"ms/frame {n} thread{'s' if n > 1 else ''} (median / p90)" for n in threads]
             + ["ms no-face frame, 1 thread"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["detector"]] + ["found" if r["photos"][p] else "missed" for p in photos]
         cells += [f"{r[k][0]}/{r[k][1]} ({100 * r[k][0] / max(1, r[k][1]):.0f}%)" for k in ("sim_live", "sim_attack")]
+        cells += [f"{r['smallest_face']} px" if r["smallest_face"] else f"none >= {FACE_WIDTHS[-1]} px"]
         cells += ["5 points" if r["landmarks"] else "none"]
         cells += ["{:.1f} / {:.1f}".format(*r[f"ms_{n}t"]) for n in threads]
         cells += ["{:.1f}".format(r["ms_noface_1t"][0])]

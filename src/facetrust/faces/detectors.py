@@ -30,10 +30,11 @@ import numpy as np
 from facetrust.errors import DataError
 from facetrust.registry import DETECTORS
 
-# Chosen by measurement (benchmarks/detectors.py; docs/data.md "Face detectors"): BlazeFace finds the
-# face in every real photo and live fas-sim frame that MTCNN finds, 30-40x faster per 640x480 frame;
-# it misses more printed/replayed fas-sim faces, which then give "no face", never an accepted face.
-DEFAULT_DETECTOR = "blazeface"
+# Chosen by measurement (benchmarks/detectors.py; docs/data.md "Face detectors"): MTCNN finds at least
+# every face BlazeFace finds (real photos, fas-sim live and attack frames) and faces down to 24 px wide
+# in a 640x480 frame, where BlazeFace short range needs about 80 px; BlazeFace is 30-40x faster, the
+# choice for a camera the user faces from close (``--detector blazeface``).
+DEFAULT_DETECTOR = "mtcnn"
 
 Point = tuple[float, float]
 
