@@ -49,6 +49,15 @@ def run(args) -> int:
     if args.int8 and args.calib is None:
         print("warning: --int8 without --calib: agreement with FP32 is measured on random images and a "
               "CNN cannot be calibrated (static INT8 needs --calib)", file=sys.stderr)
+    from facetrust.checkpoint import read_config
+
+    if read_config(args.checkpoint).get("task") == "face":  # embedding backbone: its own output and parity
+        from facetrust.face.export import export_face_checkpoint
+
+        summary = export_face_checkpoint(args.checkpoint, args.out, calib=args.calib, opset=args.opset,
+                                         exporter=args.exporter)
+        print(f"wrote {summary['fp32']['folder']} (fp32 embedding model)")
+        return 0
     try:
         summary = export_checkpoint(
             args.checkpoint, args.out, calib=args.calib, int8=args.int8, int8_mode=args.int8_mode,

@@ -16,6 +16,7 @@ TASKS: dict[str, str] = {
     "deepfake": "facetrust.tasks.binary",
     "clip": "facetrust.tasks.clip",
     "face": "facetrust.tasks.face",
+    "face": "facetrust.tasks.face",
 }
 
 
