@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -151,7 +152,8 @@ def main() -> None:
 
         make_fas_sim(out / "fas-sim", seed=0, image_size=64, subjects_per_domain=args.subjects, frames_per_video=3)
     seconds = {}
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    # spawn, not fork: the parent has run torch (OpenMP pools do not survive a fork)
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         for arm, s in pool.map(run_arm, *zip(*jobs, strict=True), [shared] * len(jobs)):
             seconds[arm] = s
             print(f"{arm} done ({s / 60:.1f} min)", flush=True)
