@@ -25,13 +25,14 @@ def test_mtcnn_box_matches_reference_json(photo, mtcnn, upright_photos, silent_f
     assert best.score > 0.99
 
 
-def test_mtcnn_rejects_a_non_rgb_array(mtcnn):
+def test_mtcnn_rejects_a_non_rgb_array_and_accepts_a_tiny_image(mtcnn):
     import numpy as np
 
     from facetrust.errors import DataError
 
     with pytest.raises(DataError, match="RGB uint8"):
         mtcnn.detect(np.zeros((40, 40), np.uint8))
+    assert mtcnn.detect(np.zeros((19, 300, 3), np.uint8)) == []  # smaller than the minimum face: none
 
 
 def _astronaut_face_in_a_frame(face_width: int):

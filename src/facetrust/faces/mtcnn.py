@@ -28,7 +28,7 @@ class MTCNNDetector:
                             "(make install does)") from err
         import torch
 
-        self.min_score = min_score
+        self.min_score, self.min_face_size = min_score, min_face_size
         self.model = MTCNN(min_face_size=min_face_size, thresholds=list(thresholds), factor=factor,
                            keep_all=True, select_largest=False, device=torch.device(device)).eval()
 
@@ -38,6 +38,8 @@ class MTCNNDetector:
 
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise DataError(f"mtcnn expects an RGB uint8 image (H, W, 3); got {image.dtype} {image.shape}")
+        if min(image.shape[:2]) < self.min_face_size:
+            return []  # no face of the minimum size fits (and facenet-pytorch fails on an empty pyramid)
         with torch.inference_mode():
             boxes, probs, points = self.model.detect(np.ascontiguousarray(image), landmarks=True)
         if boxes is None or len(boxes) == 0:
