@@ -117,17 +117,6 @@ def test_claims(loaded, astronaut):
     assert none.status_code == 422 and "no claims" in none.json()["detail"]
 
 
-def test_loaders_name_the_missing_module(monkeypatch, tmp_path):
-    import facetrust.serve.models as models
-    from facetrust.errors import ConfigError
-
-    monkeypatch.setattr(models, "_module_exists", lambda name: False)
-    with pytest.raises(ConfigError, match="facetrust.face"):
-        models.load_face_model(tmp_path, tmp_path)
-    with pytest.raises(ConfigError, match="facetrust.claims"):
-        models.load_claims_model(tmp_path)
-
-
 @pytest.mark.slow
 def test_real_face_model_dlib_resnet(checkpoint, astronaut, tmp_path):
     """--face dlib-resnet --gallery DIR: the service agrees with facetrust.face's own verify and identify."""

@@ -10,15 +10,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-
-from facetrust.errors import ConfigError
 
 
 class FaceModel(Protocol):
@@ -103,13 +100,6 @@ def load_trust_model(path: str | os.PathLike, role: str, device: str = "cpu") ->
     return TrustModel(role, folder, predictor, explainable, config)
 
 
-def _module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 class EmbedderFaceModel:
     """``facetrust.face``'s embedder behind ``FaceModel``: the face aligned from its box, then embedded."""
 
@@ -139,11 +129,6 @@ class FaceGallery:
 
 def load_face_model(checkpoint: str | os.PathLike, gallery: str | os.PathLike | None) -> tuple[FaceModel, Gallery | None]:
     """``--face CKPT|dlib-resnet [--gallery DIR]`` through ``facetrust.face`` (gallery made by the same model)."""
-    if not _module_exists("facetrust.face"):
-        raise ConfigError(
-            "--face needs facetrust's face-recognition module (facetrust.face), which this install lacks; "
-            "update facetrust or start the service without --face"
-        )
     from facetrust.face.embedder import load_embedder
     from facetrust.face.gallery import Gallery as StoredGallery
 
@@ -157,11 +142,6 @@ def load_face_model(checkpoint: str | os.PathLike, gallery: str | os.PathLike | 
 
 def load_claims_model(checkpoint: str | os.PathLike) -> ClaimsModel:
     """``--clip CKPT`` through ``facetrust.claims`` (claim verification, issue 19)."""
-    if not _module_exists("facetrust.claims"):
-        raise ConfigError(
-            "--clip needs facetrust's claim-verification module (facetrust.claims), which this install "
-            "lacks; update facetrust or start the service without --clip"
-        )
-    from facetrust.claims import serving  # type: ignore[import-not-found]
+    from facetrust.claims.serving import load_claims_model as load
 
-    return serving.load_claims_model(checkpoint)
+    return load(checkpoint)
