@@ -18,6 +18,11 @@ What the graph does, from MediaPipe's ``face_detection_short_range`` options:
 * weighted non-maximum suppression at IoU 0.3: each kept face is the score-weighted mean of the boxes
   and keypoints it suppresses, with the best score.
 
+Checked against MediaPipe 0.10.21's own face detection (tests/faces): same boxes, keypoints and scores
+to 0.01 px. Short range means a face close to the camera: in a 640x480 frame it found the astronaut's
+face from about 80 px wide up, MTCNN from 24 px (benchmarks/detectors.py). The full-range model in the
+same wheel is a sparse TFLite graph (DENSIFY op) that OpenCV 5.0 cannot import.
+
 The 6 keypoints are the right eye, left eye (the person's), nose tip, mouth centre, right and left
 ear tragion. They map to the 5-point contract as: the two eyes (sorted by x), the nose tip, and two
 mouth corners estimated from the mouth centre as centre -/+ 0.414 x the eye-to-eye vector (0.414 is
@@ -37,7 +42,6 @@ from facetrust.faces.detectors import Box, five_landmarks
 
 INPUT_SIZE = 128
 STRIDES = (8, 16, 16, 16)
-MIN_SCALE, MAX_SCALE = 0.1484375, 0.75
 MOUTH_HALF_WIDTH = 0.414  # ArcFace template: (70.73 - 41.55) / 2 / (73.53 - 38.29)
 
 
