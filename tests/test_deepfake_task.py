@@ -156,3 +156,17 @@ def test_cli_deepfake_teacher_then_kd_student_learn(tmp_path: Path, capsys) -> N
         metrics = report["levels"]["frame"]["metrics"]
         assert metrics["auc"] > 0.75, (ckpt, metrics)
         assert {"accuracy", "f1", "accuracy@0.5", "f1@0.5", "ap", "eer"} <= set(metrics)
+
+
+def test_clip_teacher_gets_the_deepfake_prompts() -> None:
+    from facetrust.config import load_config
+    from facetrust.tasks.fas import build_model
+    from facetrust.tasks.fas_config import FasExperiment
+    from facetrust.tasks.names import default_prompts
+
+    config = load_config(CONFIGS / "flip_it_tiny.yaml", FasExperiment)
+    model = build_model(config)
+    assert model.prompts == default_prompts("deepfake") and model.task == "deepfake"
+    assert model.class_names == ("fake", "real")
+    fas = build_model(load_config(CONFIGS / "flip_it_tiny.yaml", FasExperiment, ["task=fas"]))
+    assert fas.prompts == default_prompts("fas") and fas.class_names == ("attack", "bona fide")

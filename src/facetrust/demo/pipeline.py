@@ -19,6 +19,7 @@ from typing import Any
 
 from facetrust.demo.clip_step import is_stale as clip_is_stale
 from facetrust.demo.clip_step import step_clip
+from facetrust.demo.deepfake_step import step_deepfake
 
 TARGET = "cctv"  # the held-out capture domain of the demo's fold
 STUDENT = "mobilenetv3_small_100"
@@ -299,6 +300,7 @@ STEPS: list[tuple[str, str, Callable[[Context], dict[str, Any]]]] = [
     ("bench", "time teacher and student side by side", step_bench),
     ("bench_real", "time the ViT-B/16 teacher and the student architecture at 224 px", step_bench_real),
     ("explain", "explain live, print and replay samples", step_explain),
+    ("deepfake", "deepfake detection: tiny teacher -> ResNet8 (KD), metrics, a heatmap", step_deepfake),
 ]
 
 

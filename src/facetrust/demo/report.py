@@ -178,6 +178,11 @@ def build_report(results: dict[str, Any], timings: dict[str, float], settings: A
     explain.image(results["explain"]["figure"], "Held-out-domain frames: live, print, replay")
     sections.append(explain)
 
+    if "deepfake" in results:  # the second trust task (demo/deepfake_step.py)
+        from facetrust.demo.deepfake_step import deepfake_section
+
+        sections.append(deepfake_section(results["deepfake"]))
+
     configs = Section("configs", "Resolved configs and timings")
     configs.table([{"step": k, "seconds": v} for k, v in timings.items()], "Wall-clock time of each step")
     for role in ("teacher", "student"):

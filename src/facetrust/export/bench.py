@@ -328,3 +328,56 @@ def render_markdown(result: dict[str, Any]) -> str:
                      f"{fp32['onnx_mb']} → {int8['onnx_mb']} |")
     lines += ["", f"Agreement: {next((r['agreement_images'] for r in records if 'agreement_images' in r), '')}."]
     return "\n".join(lines) + "\n"
+
+
+def time_models(models: dict[str, Any], batch: int = 32, rounds_b1: int = 30, rounds_bn: int = 3,
+                warmup: int = 2, threads: int | None = None, exporter: str = "torchscript",
+                progress: bool = False, log=print) -> dict[str, Any]:
+    """Any models (each at its own input size) timed side by side in one run: PyTorch eager and ONNX
+    Runtime FP32 (exported here, parity logged), latency p50/p95 at batch 1 and throughput at ``batch``,
+    round-robin as ``run_benchmark``; params and GFLOPs per model. The first model is the reference
+    of ``speedup_vs_first``. Returns ``{"machine", "records"}``."""
+    import torch
+
+    from facetrust.export.onnx import export_onnx, onnx_parity
+    from facetrust.export.runtime import make_session
+
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    machine = machine_info(threads)
+    rng = np.random.default_rng(0)
+    runners, sizes = [], {}
+    with tempfile.TemporaryDirectory(prefix="facetrust-time-") as tmp:
+        for name, model in models.items():
+            model.eval()
+            sizes[name] = tuple(model.preprocess["input_size"])
+            example = rng.standard_normal((2, *sizes[name])).astype(np.float32)
+            params = sum(p.numel() for p in model.parameters())
+            gflops = count_gflops(model, torch.from_numpy(example[:1]))
+            onnx_file = Path(tmp) / name.replace("/", "_") / "model.onnx"
+            info = export_onnx(model, onnx_file, exporter=exporter)
+            session = make_session(onnx_file, threads=threads)
+            parity = onnx_parity(model, onnx_file, example, session=session)
+            log(f"{name}: {params / 1e6:.3f}M params, {gflops:.3f} GFLOPs, ONNX parity {parity:.2e} ({info['exporter']})")
+            for backend, call in (("torch", torch_call(model)), ("ort-fp32", ort_call(session))):
+                runners.append(Runner(name, backend, call, params, gflops, {"parity_max_abs_logit_diff": parity}))
+        records = []
+        for size, rounds, warm in ((1, rounds_b1, warmup), (batch, rounds_bn, 1)):
+            inputs = {name: rng.standard_normal((size, *shape)).astype(np.float32) for name, shape in sizes.items()}
+            own = [Runner(r.model, r.backend, lambda _, call=r.call, x=inputs[r.model]: call(x), r.params, r.gflops)
+                   for r in runners]  # each model gets its own input; the shared batch argument is unused
+            times = time_round_robin(own, next(iter(inputs.values())), rounds, warm, progress, f"batch {size}")
+            for runner, seconds in zip(runners, times, strict=True):
+                ms = np.asarray(seconds) * 1000.0
+                p50 = float(np.percentile(ms, 50))
+                records.append({"model": runner.model, "backend": runner.backend, "batch": size,
+                                "input": "x".join(map(str, sizes[runner.model][1:])),
+                                "latency_ms_p50": round(p50, 3), "latency_ms_p95": round(float(np.percentile(ms, 95)), 3),
+                                "fps": round(size * 1000.0 / p50, 1), "params": int(runner.params),
+                                "gflops": round(runner.gflops, 4), "rounds": rounds, **runner.extra})
+    first = next(iter(models))
+    reference = {(r["backend"], r["batch"]): r["latency_ms_p50"] for r in records if r["model"] == first}
+    for record in records:
+        record["speedup_vs_first"] = round(reference[(record["backend"], record["batch"])] / record["latency_ms_p50"], 2)
+    machine["load_avg_after"] = list(os.getloadavg())
+    return {"machine": machine, "records": records}

@@ -54,3 +54,33 @@ def single_run(result: dict[str, Any]) -> dict[str, Any]:
     """The record of a sweep that ran one fold with one seed (demo and benchmark helpers)."""
     (runs,) = result["runs"].values()
     return runs[0]
+
+
+def evaluate_by_manipulation(checkpoint, manifest, calibrate_on: tuple[str, ...] | None,
+                             families: tuple[str, ...], n_bootstrap: int = 0, seed: int = 0) -> dict[str, Any]:
+    """A deepfake checkpoint on each manipulation family's test rows (real + that family), with the
+    eer@val threshold of the val split restricted to ``calibrate_on`` (the families training saw;
+    None = all). Returns ``{"params", family: {"frame": metrics, "video": metrics}}``; a family the
+    model never saw in training is a cross-manipulation result."""
+    import facetrust
+    from facetrust.data import ImageDataset, read_manifest
+    from facetrust.data.transforms import eval_transform
+    from facetrust.evaluate import ScoreSet, evaluate
+    from facetrust.tasks.fas import predict_scores
+
+    model = facetrust.load_model(checkpoint)
+    df = read_manifest(manifest)
+    column = "manipulation" if "manipulation" in df.columns else "attack_type"
+    transform = eval_transform(model.preprocess)
+
+    def scored(split: str, kinds: tuple[str, ...] | None, name: str) -> ScoreSet:
+        rows = df[(df["split"] == split) & ((df["label"] == 1) | (kinds is None) | df[column].isin(kinds or ()))]
+        rows = rows.reset_index(drop=True)
+        return ScoreSet.from_table(rows, predict_scores(model, ImageDataset(rows, transform)), name)
+
+    val = scored("val", calibrate_on, "val")
+    out: dict[str, Any] = {"params": sum(p.numel() for p in model.parameters())}
+    for family in families:
+        result = evaluate(scored("test", (family,), family), "eer@val", val=val, n_bootstrap=n_bootstrap, seed=seed)
+        out[family] = {level: r.metrics for level, r in result.levels.items()}
+    return out

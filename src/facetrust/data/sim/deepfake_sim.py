@@ -203,12 +203,17 @@ def _render_scene(face: np.ndarray, tone: np.ndarray, background: np.ndarray, si
     return _scene(_colourise_face(face, tone, size, rng), _background(background, size, rng), face_frac, light)
 
 
-def _capture(image: np.ndarray, out_size: int, noise: float, quality: int, rng: np.random.Generator) -> bytes:
-    """Float RGB (render size) -> output size, sensor noise, JPEG bytes at ``quality``."""
+def _downscale(image: np.ndarray, out_size: int) -> np.ndarray:
     import cv2
 
-    small = cv2.resize(image, (out_size, out_size), interpolation=cv2.INTER_AREA)
-    small = np.clip(small + rng.normal(0, noise, small.shape).astype(np.float32), 0, 1)
+    return cv2.resize(image, (out_size, out_size), interpolation=cv2.INTER_AREA)
+
+
+def _capture(image: np.ndarray, noise: float, quality: int, rng: np.random.Generator) -> bytes:
+    """Float RGB (output size) -> sensor noise -> JPEG bytes at ``quality``."""
+    import cv2
+
+    small = np.clip(image + rng.normal(0, noise, image.shape).astype(np.float32), 0, 1)
     bgr = cv2.cvtColor((small * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
     ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
@@ -246,7 +251,9 @@ def make_deepfake_sim(
     Per subject (an LFW face): ``real_videos`` real videos and ``fake_videos`` per manipulation,
     each of ``frames_per_video`` JPEG frames. Columns: the manifest's (label 1 real, 0 fake;
     ``attack_type`` = ``manipulation`` = ``none`` | ``sbi`` | ``swap``), ``manipulation``,
-    ``donor_id`` (the swap's other identity, else empty), ``frame`` and ``jpeg_quality``.
+    ``donor_id`` (the swap's other identity, else empty), ``source_video`` (the real video whose
+    frames a fake was made from: same scene and motion, as SBI trains on real/fake pairs), ``frame``
+    and ``jpeg_quality``.
     """
     import pandas as pd
 
@@ -271,12 +278,18 @@ def make_deepfake_sim(
         subject_id = f"lfw{int(face_index):03d}"
         same_split = [int(order[i]) for i in range(subjects) if splits[i] == splits[s_index] and i != s_index]
         kinds = ["none"] * real_videos + [m for m in manipulations for _ in range(fake_videos)]
+        scenes = {}  # a fake is made from the frames of one of the subject's real videos (SBI's pairs)
         for v_index, kind in enumerate(kinds):
-            rng = np.random.default_rng([seed, int(face_index), v_index])
-            tone = tones[rng.integers(len(tones))] * rng.uniform(0.92, 1.08, size=3)
-            background = non_faces[rng.integers(100)]
-            face_frac, light = rng.uniform(0.72, 0.86), rng.uniform(-0.35, 0.35, size=2)
-            scene = _render_scene(faces[face_index], tone, background, render, rng, face_frac, light)
+            base = v_index if kind == "none" else (v_index - real_videos) % real_videos
+            if base not in scenes:
+                scene_rng = np.random.default_rng([seed, int(face_index), base])
+                tone = tones[scene_rng.integers(len(tones))] * scene_rng.uniform(0.92, 1.08, size=3)
+                background = non_faces[scene_rng.integers(100)]
+                face_frac, light = scene_rng.uniform(0.72, 0.86), scene_rng.uniform(-0.35, 0.35, size=2)
+                scene = _render_scene(faces[face_index], tone, background, render, scene_rng, face_frac, light)
+                scenes[base] = (scene, background, face_frac, light, int(scene_rng.integers(2**31)))
+            scene, background, face_frac, light, motion_seed = scenes[base]
+            rng = np.random.default_rng([seed, int(face_index), v_index, 1])
             donor_id = ""
             if kind == "swap":
                 if not same_split:
@@ -285,29 +298,32 @@ def make_deepfake_sim(
                 donor_id = f"lfw{donor:03d}"
                 donor_tone = tones[rng.integers(len(tones))] * rng.uniform(0.92, 1.08, size=3)
                 donor_scene = _render_scene(faces[donor], donor_tone, background, render, rng, face_frac, light)
-            fs = render * face_frac
-            ellipse = ((render / 2, render / 2), (0.475 * fs, 0.54 * fs))  # fas-sim's face oval
+            fs = image_size * face_frac  # manipulations happen at the output size, as on real face crops
+            # the inner face (brows to chin) inside fas-sim's face oval (0.475 x 0.54 of the face): the
+            # blend boundary crosses skin, as a landmark hull does on a real face
+            ellipse = ((image_size / 2, image_size / 2 + 0.04 * fs), (0.36 * fs, 0.43 * fs))
             quality, noise = int(rng.integers(40, 101)), rng.uniform(0.005, 0.02)
             video_id = f"{subject_id}_v{v_index}_{'real' if kind == 'none' else kind}"
-            motion_seed = int(rng.integers(2**31))
+            source_video = f"{subject_id}_v{base}_real"
             manip_seed = int(rng.integers(2**31))
             for f_index in range(frames_per_video):
-                frame_rng = np.random.default_rng([motion_seed, f_index])
+                frame_rng = np.random.default_rng([motion_seed, f_index])  # the source video's motion
                 warp_state = frame_rng.bit_generator.state
-                frame = _motion(scene, frame_rng)
+                frame = _downscale(_motion(scene, frame_rng), image_size)
                 if kind == "sbi":  # one manipulation per video: the same parameters on every frame
                     frame = self_blend(frame, np.random.default_rng(manip_seed), ellipse=ellipse)["fake"]
                 elif kind == "swap":
                     donor_rng = np.random.default_rng(0)
                     donor_rng.bit_generator.state = warp_state  # the donor moves with the target
-                    frame = face_swap(frame, _motion(donor_scene, donor_rng), np.random.default_rng(manip_seed),
-                                      ellipse=ellipse)["fake"]
+                    donor_frame = _downscale(_motion(donor_scene, donor_rng), image_size)
+                    frame = face_swap(frame, donor_frame, np.random.default_rng(manip_seed), ellipse=ellipse)["fake"]
                 rel = f"{subject_id}/{video_id}_f{f_index}.jpg"
                 (out_dir / subject_id).mkdir(parents=True, exist_ok=True)
-                (out_dir / rel).write_bytes(_capture(frame, image_size, noise, quality, frame_rng))
+                (out_dir / rel).write_bytes(_capture(frame, noise, quality, np.random.default_rng([manip_seed, f_index])))
                 rows.append({"path": rel, "label": int(kind == "none"), "domain": DOMAIN, "split": splits[s_index],
                              "video_id": video_id, "subject_id": subject_id, "attack_type": kind,
-                             "manipulation": kind, "donor_id": donor_id, "frame": f_index, "jpeg_quality": quality})
+                             "manipulation": kind, "donor_id": donor_id, "source_video": source_video,
+                             "frame": f_index, "jpeg_quality": quality})
     return write_manifest(pd.DataFrame(rows), out_dir / "manifest.csv")
 
 
