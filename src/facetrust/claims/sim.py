@@ -133,7 +133,6 @@ def _metrics(calibration, raw: np.ndarray, labels: np.ndarray) -> dict[str, floa
     decided = decisions != "uncertain"
     correct = (decisions == "supported") == (labels == 1)
     return {
-        "claims": int(len(labels)),
         "accuracy": float(((p >= 0.5) == (labels == 1)).mean()),
         "auc": float(roc_auc_score(labels, raw)) if len(set(labels.tolist())) == 2 else float("nan"),
         "ece": expected_calibration_error(p, labels),
