@@ -9,7 +9,21 @@ import numpy as np
 import pytest
 
 REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "real" / "silent-face"
-DETECTOR = "cascade"  # the fast detector; MTCNN costs seconds per image on this 2-core machine
+
+
+def _fast_detector() -> str:
+    """BlazeFace (a few ms per frame) when its model file is installed, else the cascade; MTCNN costs
+    up to seconds per image on this 2-core machine."""
+    try:
+        from facetrust.pipeline import create_detector
+
+        create_detector("blazeface")
+    except Exception:  # the file is fetched by `make install` (facetrust models fetch blazeface)
+        return "cascade"
+    return "blazeface"
+
+
+DETECTOR = _fast_detector()
 
 
 def encode(image: np.ndarray, ext: str = ".jpg") -> bytes:
