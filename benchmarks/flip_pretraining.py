@@ -45,10 +45,11 @@ def pretrain(out: Path, args, lfw_faces: bool) -> dict:
     from facetrust.tasks.clip import train_clip
     from facetrust.tasks.clip_config import ClipExperiment
 
-    torch.set_num_threads(args.threads)
+    threads = args.jobs * args.threads  # the pretraining runs alone, before the parallel arms
+    torch.set_num_threads(threads)
     overrides = [f"train.iterations={args.clip_iterations}", f"data.corpus.n_subjects={args.corpus_subjects}",
                  f"data.corpus.lfw_faces={str(lfw_faces).lower()}", "trainer.progress_bar=false",
-                 f"trainer.num_threads={args.threads}", *args.clip_set]
+                 f"trainer.num_threads={threads}", *args.clip_set]
     train_clip(load_config(args.clip_config, ClipExperiment, overrides), str(folder))
     return json.loads((folder / "report.json").read_text())
 
