@@ -3,7 +3,15 @@
 column, and ResNet8 vs EfficientNet-B7 speed at 224 px measured side by side in one run.
 
     python benchmarks/deepfake_kd.py --out runs/deepfake_kd            # full: 3 seeds (see --help)
-    python benchmarks/deepfake_kd.py --out /tmp/dfkd --tiny            # smoke run, about a minute
+    python benchmarks/deepfake_kd.py --out /tmp/dfkd --tiny            # smoke run, a few minutes
+
+Default sizes (chosen for about 12-15 minutes on a quiet 2-core CPU): deepfake-sim with 100 identities
+(1200 frames, 64 px, 7:2:1 by subject); teacher timm ``test_efficientnet`` at 64 px, 400 iterations of
+32 images (16 real + 16 fake); ResNet8 at 64 px, 250 iterations, teacher outputs cached; 3 seeds;
+speed: EfficientNet-B7 and ResNet8 at 224 px plus the trained models' architectures, 20 rounds at
+batch 1 and 2 at batch 32. EfficientNet-B7 itself (66M parameters) is far too slow to train on a CPU,
+so the table's teacher is a tiny EfficientNet; ``--teacher efficientnet_b7 --image-size 224`` runs the
+seed's teacher where a GPU is available.
 
 Protocol (the Self-Blended Images recipe): every model trains on real faces and the self-blended family
 (``sbi``) of deepfake-sim's train split, is selected and calibrated (eer@val) on the val split (real +
@@ -109,29 +117,6 @@ def accuracy_table(results: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-def speed_table(speed: dict) -> str:
-    index = {(r["model"], r["backend"], r["batch"]): r for r in speed["records"]}
-    models = list(dict.fromkeys(r["model"] for r in speed["records"]))
-    batch = max(r["batch"] for r in speed["records"])
-    m = speed["machine"]
-    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['threads']} threads; torch {m['torch']}, onnxruntime "
-             f"{m['onnxruntime']}; load average {', '.join(f'{v:.2f}' for v in m['load_avg_1_5_15'])} at start, "
-             f"{', '.join(f'{v:.2f}' for v in m['load_avg_after'])} after; {m['date_utc']} UTC. Random weights "
-             "(speed depends on the architecture only). FPS = images/s at the p50 latency; (xN) = speed-up over the first row.", "",
-             f"| model | input | params (M) | GFLOPs | PyTorch FPS b1 | ORT FPS b1 | PyTorch FPS b{batch} | ORT FPS b{batch} |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for name in models:
-        cells = []
-        for b in (1, batch):
-            for backend in ("torch", "ort-fp32"):
-                r = index[(name, backend, b)]
-                cells.append(f"{r['fps']:.1f} (x{r['speedup_vs_first']:g})")
-        first = index[(name, "torch", 1)]
-        lines.append(f"| {name} | {first['input']} | {first['params'] / 1e6:.3f} | {first['gflops']:.3f} | "
-                     + " | ".join([cells[0], cells[1], cells[2], cells[3]]) + " |")
-    return "\n".join(lines)
-
-
 def measure_speed(args) -> dict:
     from facetrust.export.bench import time_models
     from facetrust.models import create_model
@@ -151,10 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--subjects", type=int, default=100, help="deepfake-sim identities (7:2:1 split)")
     parser.add_argument("--image-size", type=int, default=64, help="deepfake-sim and teacher input side")
-    parser.add_argument("--student-size", type=int, default=32, help="ResNet8 input side (the teacher sees its own view)")
+    parser.add_argument("--student-size", type=int, default=64, help="ResNet8 input side (the teacher sees its own view)")
     parser.add_argument("--teacher", default="test_efficientnet", help="timm model trained as the teacher")
     parser.add_argument("--teacher-iterations", type=int, default=400)
-    parser.add_argument("--student-iterations", type=int, default=300)
+    parser.add_argument("--student-iterations", type=int, default=250)
     parser.add_argument("--speed-rounds", type=int, default=20, help="timing rounds at batch 1 (batch 32: a tenth)")
     parser.add_argument("--threads", type=int, default=0, help="threads for timing (0 = all cores)")
     parser.add_argument("--tiny", action="store_true", help="smoke run: 1 seed, 20 subjects, 20 iterations")
@@ -175,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {k: results[k] for k in [next(k for k in results if k.startswith("teacher")), *STUDENTS]}
     train_minutes = (time.perf_counter() - started) / 60
     speed = measure_speed(args)
+    from facetrust.export.bench import time_models_markdown
+
     command = "python benchmarks/deepfake_kd.py " + " ".join(sys.argv[1:] if argv is None else argv)
     text = (f"## Deepfake detection: knowledge distillation on deepfake-sim\n\n"
             f"`{command}` ({train_minutes:.1f} min of training and evaluation, then the timing).\n\n"
@@ -185,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Seeds {args.seeds}: mean ± std (ddof 1). Teacher {args.teacher} at {args.image_size} px, "
             f"{args.teacher_iterations} iterations; ResNet8 at {args.student_size} px, {args.student_iterations} "
             f"iterations, KD: alpha 0.5, T 4 (KL).\n\n{accuracy_table(results)}\n\n"
-            f"### Speed, side by side in one run\n\n{speed_table(speed)}\n")
+            f"### Speed, side by side in one run\n\nRandom weights (speed depends on the architecture only).\n\n{time_models_markdown(speed)}")
     (out / "deepfake_kd.md").write_text(text)
     (out / "deepfake_kd.json").write_text(json.dumps({"command": command, "args": vars(args), "results": results,
                                                       "speed": speed}, indent=2, default=float))

@@ -16,6 +16,9 @@ def register(subparsers) -> None:
     p.add_argument("--models", default=None,
                    help="comma-separated students (default: resnet8, mobilenetv3_small_100, "
                    "mobilenetv3_large_100, efficientnet_lite0, vit_tiny_patch16_224)")
+    p.add_argument("--checkpoints", nargs="+", default=None, metavar="CKPT",
+                   help="time these checkpoints (any task, e.g. a deepfake teacher and its ResNet8) side by side, "
+                        "each at its own input size, PyTorch and ORT FP32, instead of the FLIP benchmark")
     p.add_argument("--clip", default="ViT-B-16", help="open_clip model of the teacher (default ViT-B-16)")
     p.add_argument("--threads", type=int, default=None, help="threads for PyTorch and ORT (default: all cores)")
     p.add_argument("--batch", type=int, default=32, help="batch size for throughput (default 32)")
@@ -70,6 +73,35 @@ def run_pipeline(args) -> int:
     return 0 if result["records"] else 1
 
 
+def run_checkpoints(args) -> int:
+    """Trained checkpoints timed side by side (``facetrust.export.bench.time_models``)."""
+    import sys
+    from pathlib import Path
+
+    from facetrust.checkpoint import load_model
+    from facetrust.export.bench import time_models, time_models_markdown
+
+    models = {}
+    for path in args.checkpoints:
+        model = load_model(path)
+        models[f"{model.architecture['name']} ({Path(path).resolve().parent.parent.name}/{Path(path).name})"] = model
+    rounds = args.rounds or (8 if args.quick else 30)
+    result = time_models(models, batch=args.batch, rounds_b1=rounds, rounds_bn=args.rounds_batch or max(2, rounds // 10),
+                         threads=args.threads, exporter=args.exporter if args.exporter != "auto" else "torchscript",
+                         log=lambda message: print(message, file=sys.stderr))
+    markdown = time_models_markdown(result)
+    print(markdown)
+    if args.md:
+        Path(args.md).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.md).write_text(markdown)
+    if args.json:
+        import json
+
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
 def run(args) -> int:
     import json
     import sys
@@ -79,6 +111,8 @@ def run(args) -> int:
 
     if args.pipeline:
         return run_pipeline(args)
+    if args.checkpoints:
+        return run_checkpoints(args)
 
     students = tuple(s.strip() for s in args.models.split(",") if s.strip()) if args.models else STUDENTS
     overrides = {"clip": args.clip, "students": students, "threads": args.threads, "batch": args.batch,

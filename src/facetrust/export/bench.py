@@ -381,3 +381,24 @@ def time_models(models: dict[str, Any], batch: int = 32, rounds_b1: int = 30, ro
         record["speedup_vs_first"] = round(reference[(record["backend"], record["batch"])] / record["latency_ms_p50"], 2)
     machine["load_avg_after"] = list(os.getloadavg())
     return {"machine": machine, "records": records}
+
+
+def time_models_markdown(result: dict[str, Any]) -> str:
+    """Markdown table of ``time_models``: params, GFLOPs, FPS at batch 1 and N on PyTorch and ORT FP32."""
+    index = {(r["model"], r["backend"], r["batch"]): r for r in result["records"]}
+    models = list(dict.fromkeys(r["model"] for r in result["records"]))
+    batch = max(r["batch"] for r in result["records"])
+    m = result["machine"]
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['threads']} threads; torch {m['torch']}, onnxruntime "
+             f"{m['onnxruntime']}; load average {', '.join(f'{v:.2f}' for v in m['load_avg_1_5_15'])} at start, "
+             f"{', '.join(f'{v:.2f}' for v in m.get('load_avg_after', []))} after; {m['date_utc']} UTC. "
+             "FPS = images/s at the p50 latency; (xN) = speed-up over the first row on the same backend and batch.", "",
+             f"| model | input | params (M) | GFLOPs | PyTorch FPS b1 | ORT FPS b1 | PyTorch FPS b{batch} | ORT FPS b{batch} |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name in models:
+        cells = [f"{index[(name, backend, b)]['fps']:.1f} (x{index[(name, backend, b)]['speedup_vs_first']:g})"
+                 for b in (1, batch) for backend in ("torch", "ort-fp32")]
+        first = index[(name, "torch", 1)]
+        lines.append(f"| {name} | {first['input']} | {first['params'] / 1e6:.3f} | {first['gflops']:.3f} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
