@@ -190,8 +190,11 @@ def pretrain_one(config: ClipExperiment, table, seed: int, run_dir: Path, manife
         raise DataError(f"{manifest}: CLIP pretraining needs >= 2 train images and a val split")
     module = ClipModule(model, config, splits["train"], splits["val"], seed)
     started = time.perf_counter()
-    build_trainer(config, run_dir).fit(module)
+    trainer = build_trainer(config, run_dir)
+    trainer.fit(module)
     train_seconds = time.perf_counter() - started
+    if not trainer.is_global_zero:  # DDP: only rank 0 evaluates and writes
+        return {}
     if module.best_state is not None:
         model.load_state_dict(module.best_state)
     model.cpu().eval()
@@ -228,7 +231,9 @@ def train_clip(config: ClipExperiment, out: str | None = None) -> dict[str, Any]
     runs = []
     for seed in config.seeds:
         run_dir = out_dir if len(config.seeds) == 1 else out_dir / f"seed{seed}"
-        runs.append(pretrain_one(config, table, seed, run_dir, manifest))
+        record = pretrain_one(config, table, seed, run_dir, manifest)
+        if record:
+            runs.append(record)
     result = {"out": str(out_dir), "runs": runs}
     (out_dir / "summary.json").write_text(json.dumps(result, indent=2, default=float))
     return result
