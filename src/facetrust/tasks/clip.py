@@ -235,7 +235,8 @@ def train_clip(config: ClipExperiment, out: str | None = None) -> dict[str, Any]
         if record:
             runs.append(record)
     result = {"out": str(out_dir), "runs": runs}
-    (out_dir / "summary.json").write_text(json.dumps(result, indent=2, default=float))
+    if runs:  # DDP ranks other than 0 have none and write nothing
+        (out_dir / "summary.json").write_text(json.dumps(result, indent=2, default=float))
     return result
 
 
