@@ -29,7 +29,7 @@ def naive(s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, alpha: float, soft:
         for b in range(batch):
             log_p_s = _log_softmax([s[b, c] / temperature for c in range(classes)])
             log_p_t = _log_softmax([t[b, c] / temperature for c in range(classes)])
-            total = total + sum(torch.exp(lt) * (lt - ls) for lt, ls in zip(log_p_t, log_p_s))
+            total = total + sum(torch.exp(lt) * (lt - ls) for lt, ls in zip(log_p_t, log_p_s, strict=True))
         soft_term = total / batch * temperature**2
     else:
         soft_term = sum((s[b, c] - t[b, c]) ** 2 for b in range(batch) for c in range(classes)) / (batch * classes)

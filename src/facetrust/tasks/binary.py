@@ -38,8 +38,8 @@ def distill_command(config_path: str, overrides: list[str], out: str | None) -> 
     """``facetrust distill`` for a binary task."""
     from facetrust.config import load_config
     from facetrust.tasks.distill import distill
-    from facetrust.tasks.fas import is_global_zero
     from facetrust.tasks.distill_config import DistillExperiment
+    from facetrust.tasks.fas import is_global_zero
 
     config = load_config(config_path, DistillExperiment, overrides)
     result = distill(config, out=out)

@@ -31,7 +31,8 @@ from facetrust.errors import CheckpointError, ConfigError, DataError
 from facetrust.features import FeatureTaps, find_vit, token_layout, tokens_to_grid
 from facetrust.losses import distill as L
 from facetrust.tasks.distill_config import LOSS_NAMES, DistillExperiment
-from facetrust.tasks.fas import FasModule, _default_data, build_trainer, evaluate_fold, run_protocol_sweep
+from facetrust.tasks.fas import FasModule, build_trainer, evaluate_fold, run_protocol_sweep
+from facetrust.tasks.folds import default_data
 
 EMBEDDING_LOSSES = ("feature", "crd", "icl", "rkd_distance", "rkd_angle")
 
@@ -290,7 +291,7 @@ def distill_one(config: DistillExperiment, protocol, seed: int, df, run_dir: Pat
                 "seed": seed, "teacher": str(teacher_path), "losses": module.weights,
                 "best_step": module.best_step, "selection": config.eval.select,
                 "train_seconds": round(train_seconds, 1), "metrics": frame.metrics, "params": params,
-                "data": str(config.data.manifest or _default_data(config)), "history": module.history}
+                "data": str(config.data.manifest or default_data(config)), "history": module.history}
     facetrust.save(student, run_dir / "checkpoint", threshold=frame.threshold,
                    threshold_strategy=config.eval.threshold, metadata=metadata)
     record = {"protocol": protocol.name, "target": protocol.target, "seed": seed, "student": config.student.name,

@@ -30,6 +30,7 @@ from facetrust import atomic
 from facetrust.errors import ConfigError, DataError
 from facetrust.losses.flip import nt_xent, split_prompts, view_consistency_mse
 from facetrust.tasks.fas_config import FasExperiment
+from facetrust.tasks.folds import default_data, manifest_for, protocols
 
 
 class CachedImages(torch.utils.data.Dataset):
@@ -166,62 +167,6 @@ class FasModule(pl.LightningModule):
             self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
 
-def _protocols(config: FasExperiment, df) -> list:
-    from facetrust.data import protocols as P
-
-    p = config.protocol
-    extra = tuple(p.extra_sources)
-    if p.kind == "split":
-        train_kinds = tuple(p.train_manipulations) if p.train_manipulations else None
-        test_kinds = tuple(p.test_manipulations) if p.test_manipulations else None
-        name = "split" if train_kinds is None and test_kinds is None else \
-            f"{'+'.join(train_kinds or ('all',))}-to-{'+'.join(test_kinds or ('all',))}"
-        return [P.SplitProtocol(name, tuple(p.sources or ()), train_kinds, test_kinds)]
-    if p.kind == "custom":
-        if not p.sources or not p.target:
-            raise ConfigError("protocol.kind = custom needs protocol.sources and protocol.target")
-        folds = [P.Protocol(f"{'+'.join(p.sources)}-{p.target}", tuple(p.sources), p.target, extra)]
-    elif p.kind == "leave_one_out":
-        domains = sorted(set(df["domain"].astype(str)) - set(extra))
-        folds = P.leave_one_domain_out(domains, extra)
-    else:
-        folds = {"protocol1": P.flip_protocol1, "protocol2": P.flip_protocol2, "protocol3": P.flip_protocol3}[p.kind](extra)
-    if p.targets:
-        folds = [f for f in folds if f.target in p.targets or f.name in p.targets]
-        if not folds:
-            raise ConfigError(f"protocol.targets {p.targets} matches no fold of {p.kind}")
-    return folds
-
-
-def _manifest(config: FasExperiment, out: Path) -> Path:
-    if config.data.manifest:
-        return Path(config.data.manifest)
-    if getattr(config, "task", "fas") == "deepfake":
-        from facetrust.data import make_deepfake_sim
-
-        sim = config.data.deepfake_sim
-        folder = Path(sim.dir) if sim.dir else out / f"deepfake-sim-s{sim.seed}-{sim.image_size}-{sim.subjects}x{sim.frames_per_video}"
-        if (folder / "manifest.csv").is_file():
-            return folder / "manifest.csv"
-        return make_deepfake_sim(folder, seed=sim.seed, image_size=sim.image_size, subjects=sim.subjects,
-                                 frames_per_video=sim.frames_per_video)
-    from facetrust.data import make_fas_sim
-
-    sim = config.data.fas_sim
-    name = f"fas-sim-s{sim.seed}-{sim.image_size}-{sim.subjects_per_domain}x{sim.frames_per_video}"
-    folder = Path(sim.dir) if sim.dir else out / name
-    if (folder / "manifest.csv").is_file():
-        return folder / "manifest.csv"
-    return make_fas_sim(folder, seed=sim.seed, image_size=sim.image_size,
-                        subjects_per_domain=sim.subjects_per_domain, frames_per_video=sim.frames_per_video)
-
-
-def _default_data(config) -> str:
-    from facetrust.tasks.names import task_spec
-
-    return task_spec(getattr(config, "task", "fas")).default_manifest
-
-
 @torch.no_grad()
 def predict_scores(model: torch.nn.Module, dataset, batch_size: int = 64) -> np.ndarray:
     """P(bona fide) for every item of an ``ImageDataset`` (eval mode, no text tower involved)."""
@@ -334,7 +279,7 @@ def train_one(config: FasExperiment, protocol, seed: int, df, run_dir: Path) -> 
     metadata = {"protocol": protocol.name, "sources": list(protocol.train_domains), "target": protocol.target,
                 "seed": seed, "best_step": module.best_step, "selection": config.eval.select,
                 "train_seconds": round(train_seconds, 1), "metrics": frame.metrics,
-                "data": str(config.data.manifest or _default_data(config)), "history": module.history}
+                "data": str(config.data.manifest or default_data(config)), "history": module.history}
     from facetrust.data.video import read_crop_record
 
     facetrust.save(model, run_dir / "checkpoint", threshold=frame.threshold,
@@ -397,9 +342,9 @@ def run_protocol_sweep(config, run_one, out: str | None, title: str, extra: dict
     out_dir = Path(out or config.out)
     config.out = str(out_dir)
     dump_config(config, out_dir)
-    df = read_manifest(_manifest(config, out_dir))
+    df = read_manifest(manifest_for(config, out_dir))
     runs: dict[str, list[dict[str, Any]]] = {}
-    for protocol in _protocols(config, df):
+    for protocol in protocols(config, df):
         for seed in config.seeds:
             record = run_one(config, protocol, seed, df, out_dir / protocol.name / f"seed{seed}")
             if record:

@@ -25,6 +25,23 @@ class ModelConfig:
     image_size: int = 224  # non-FLIP models: input side in pixels
     kwargs: dict[str, Any] = field(default_factory=dict)  # non-FLIP models, e.g. backbone_kwargs
 
+    def __post_init__(self) -> None:
+        if self.name in FLIP_MODELS:  # a CLIP typo is reported when the YAML is read, not after the data
+            from facetrust.models.clip import check_clip
+
+            check_clip(self.clip, self.pretrained)
+        else:  # any other registered model (timm names resolve through the registry's fallback)
+            from facetrust.models import list_models
+            from facetrust.registry import MODELS
+
+            list_models()  # registers facetrust's own models
+            try:
+                MODELS.get(self.name)
+            except KeyError as err:
+                from facetrust.errors import ConfigError
+
+                raise ConfigError(f"model.name: {err.args[0]}; FLIP models: {', '.join(FLIP_MODELS)}") from None
+
 
 @dataclass
 class FasSimConfig:
