@@ -124,6 +124,8 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{config_path} is not valid JSON ({err}); the file is corrupted") from err
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise CheckpointError(f"{config_path} is not a facetrust checkpoint config (no format: {FORMAT})")
+    if not isinstance(config.get("format_version", 0), int) or isinstance(config.get("format_version"), bool):
+        raise CheckpointError(f"{config_path}: format_version must be an integer, not {config.get('format_version')!r}")
     if config.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(
             f"{config_path} has format_version {config['format_version']}, newer than this facetrust "
@@ -132,7 +134,56 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
     for key in ("architecture", "preprocess", "class_names", "files"):
         if key not in config:
             raise CheckpointError(f"{config_path} lacks the key {key!r}; the file is incomplete")
+    _check_types(config, config_path)
     return config
+
+
+def _check_types(config: dict[str, Any], config_path: Path) -> None:
+    """Refuse a config whose values have the wrong types (a damaged or hand-edited file) by name."""
+    def bad(key: str, expected: str) -> CheckpointError:
+        return CheckpointError(f"{config_path}: {key} must be {expected}, not {config_value(key)!r}; "
+                               "the file is corrupted or was edited by hand")
+
+    def config_value(key: str) -> Any:
+        node: Any = config
+        for part in key.split("/"):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    arch = config["architecture"]
+    if not isinstance(arch, dict) or not isinstance(arch.get("name"), str):
+        raise bad("architecture/name", "a model name (string)")
+    if not isinstance(arch.get("kwargs", {}), dict):
+        raise bad("architecture/kwargs", "an object of keyword arguments")
+    pp = config["preprocess"]
+    if not isinstance(pp, dict):
+        raise bad("preprocess", "an object")
+    size = pp.get("input_size")
+    if not (isinstance(size, list) and len(size) == 3 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                              and v > 0 for v in size)):
+        raise bad("preprocess/input_size", "[channels, height, width] (positive integers)")
+    for key in ("mean", "std"):
+        if key in pp and not (isinstance(pp[key], list) and pp[key] and all(number(v) for v in pp[key])):
+            raise bad(f"preprocess/{key}", "a list of numbers")
+    names = config["class_names"]
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise bad("class_names", "a list of class names")
+    files = config["files"]
+    if not isinstance(files, dict) or not all(
+            isinstance(r, dict) and isinstance(r.get("bytes"), int) and isinstance(r.get("sha256"), str)
+            for r in files.values()):
+        raise bad("files", "an object of {file: {bytes, sha256}}")
+    if config.get("threshold") is not None and not number(config["threshold"]):
+        raise bad("threshold", "a number or null")
+    for key in ("task", "threshold_strategy"):
+        if config.get(key) is not None and not isinstance(config[key], str):
+            raise bad(key, "a string")
+    for key in ("extra", "metadata", "crop"):
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            raise bad(key, "an object")
 
 
 def verify_file(folder: Path, name: str, record: dict[str, Any]) -> Path:
@@ -175,6 +226,8 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu"):
         model = create_model(arch["name"], **kwargs)
     except KeyError as err:
         raise CheckpointError(f"{folder}: {err.args[0]}") from err
+    except (TypeError, ValueError) as err:  # kwargs that do not fit the architecture (a damaged config)
+        raise CheckpointError(f"{folder}: cannot build {arch['name']} from the recorded kwargs ({err})") from err
     try:
         missing, unexpected = load_weights(model, str(weights), strict=True, device=device)
     except (SafetensorError, RuntimeError, OSError) as err:
