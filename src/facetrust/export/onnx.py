@@ -71,7 +71,9 @@ def export_onnx(model, path: str | os.PathLike, *, opset: int | None = None, exp
     """Export ``model`` (input ``image`` (B, C, H, W) -> output ``logits``) to ``path``.
 
     ``exporter``: "dynamo" (torch.export based), "torchscript" (legacy) or "auto" (dynamo, then
-    TorchScript if dynamo fails). Returns ``{"exporter", "opset", "fallback_reason"}``.
+    TorchScript if dynamo fails). A re-parameterisable model (``facetrust.models.students.deploy_form``)
+    is exported in its folded inference form. Returns ``{"exporter", "opset", "fallback_reason",
+    "reparameterized"}``.
     """
     import onnx
 
@@ -79,8 +81,11 @@ def export_onnx(model, path: str | os.PathLike, *, opset: int | None = None, exp
         raise ExportError(f"unknown exporter {exporter!r}; choose one of {EXPORTERS}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = model.eval().float().cpu()
-    example = _example_input(model)  # batch 2, so the exporter cannot specialise the batch to 1
+    from facetrust.models.students import deploy_form
+
+    trained = model.eval().float().cpu()
+    model = deploy_form(trained)  # MobileOne/RepGhost: folded to their inference form
+    example = _example_input(trained)  # batch 2, so the exporter cannot specialise the batch to 1
     fallback_reason = None
     # No torch.no_grad() here: under no_grad, nn.MultiheadAttention (open_clip) takes its fused
     # fast path (aten::_native_multi_head_attention), which the TorchScript exporter cannot export.
@@ -103,7 +108,8 @@ def export_onnx(model, path: str | os.PathLike, *, opset: int | None = None, exp
     proto = onnx.load(str(path), load_external_data=False)
     onnx.checker.check_model(proto)
     opset_used = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
-    return {"exporter": used, "opset": opset_used, "fallback_reason": fallback_reason}
+    return {"exporter": used, "opset": opset_used, "fallback_reason": fallback_reason,
+            "reparameterized": model is not trained}
 
 
 def torch_logits(model, batch: np.ndarray) -> np.ndarray:

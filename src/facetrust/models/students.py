@@ -11,7 +11,12 @@ Backbones by name through ``facetrust.create_model``:
 - any timm model name (``mobilenetv3_large_100``, ``efficientnet_lite0``, ``resnet18``,
   ``vit_tiny_patch16_224``, ...), resolved by a registry fallback;
 - ``resnet8``, the CIFAR-style ResNet (He et al., CVPR 2016; see ``resnet8.py``);
-- ``clip_visual:<open_clip model name>``, an open_clip image tower (e.g. ``clip_visual:ViT-S-16``).
+- ``clip_visual:<open_clip model name>``, an open_clip image tower (e.g. ``clip_visual:ViT-S-16``);
+- the quantization-friendly edge students of ``EDGE_STUDENTS`` (ReLU/ReLU6, few or no squeeze-excite
+  or hard-swish blocks), registered by name: TensorFlow-ported ``tf_*`` models are created
+  ``exportable`` (static padding instead of TF "same" padding computed at run time), and
+  re-parameterisable ones (MobileOne, RepGhost) are folded to their inference form by ``deploy_form``
+  before export.
 
 Each student exposes ``feature_layers``: names of modules worth tapping for feature distillation
 (AFD), from shallow to deep, relative to the student itself.
@@ -112,6 +117,54 @@ def _default_layers(names: list[str], count: int = 3) -> list[str]:
     return [names[min(len(names) - 1, round(step * (i + 1)) - 1)] for i in range(count)]
 
 
+class StaticSameConv2d(nn.Conv2d):
+    """A convolution with TF "same" padding fixed for one input size (same parameter names as
+    ``nn.Conv2d``, so checkpoints load either way): exports as one ``Pad`` + ``Conv``."""
+
+    def __init__(self, conv: nn.Conv2d, pad: tuple[int, int, int, int]) -> None:
+        super().__init__(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, 0, conv.dilation,
+                         conv.groups, conv.bias is not None)
+        self.static_pad = tuple(int(v) for v in pad)  # (left, right, top, bottom)
+        self.load_state_dict(conv.state_dict())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if any(self.static_pad):
+            x = F.pad(x, self.static_pad)
+        return super().forward(x)
+
+
+@torch.no_grad()
+def static_same_padding(backbone: nn.Module, image_size: int) -> int:
+    """Replace timm's ``Conv2dSame`` (padding computed per call) by ``StaticSameConv2d`` with the padding
+    that an ``image_size`` input gives each layer; returns how many were replaced."""
+    from timm.layers.conv2d_same import Conv2dSame
+    from timm.layers.padding import pad_same_arg
+
+    sizes: dict[str, tuple[int, int]] = {}
+
+    def record(name: str):
+        def hook(_module, args) -> None:
+            sizes.setdefault(name, tuple(args[0].shape[-2:]))
+        return hook
+
+    hooks = [module.register_forward_pre_hook(record(name))
+             for name, module in backbone.named_modules() if isinstance(module, Conv2dSame)]
+    if not hooks:
+        return 0
+    training = backbone.training
+    backbone.eval()(torch.zeros(1, 3, image_size, image_size))
+    backbone.train(training)
+    for hook in hooks:
+        hook.remove()
+    for name, size in sizes.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = backbone.get_submodule(parent_name) if parent_name else backbone
+        conv = getattr(parent, child)
+        pad = pad_same_arg(list(size), list(conv.weight.shape[-2:]), list(conv.stride), list(conv.dilation))
+        setattr(parent, child, StaticSameConv2d(conv, tuple(pad)))
+    return len(sizes)
+
+
 def build_timm_student(
     model_name: str,
     embed_dim: int = 512,
@@ -119,18 +172,25 @@ def build_timm_student(
     pretrained: bool | str | None = None,
     backbone_kwargs: dict[str, Any] | None = None,
     feature_layers: list[str] | None = None,
+    exportable: bool | None = None,
 ) -> Student:
     """A timm backbone (``num_classes=0``: pooled features) as a student.
 
     ``pretrained``: None/False = random weights (no download); True or "timm" = timm's weights
     (downloads, asked for by name); a path = a local ``.safetensors`` file (never a pickle). ``backbone_kwargs`` go to ``timm.create_model`` (e.g. a tiny
-    ``depth`` for tests).
+    ``depth`` for tests). ``exportable`` (default: True for ``tf_*`` models) creates the model with
+    timm's ``exportable=True`` and replaces TF "same" padding, computed from the input size on every call
+    (Shape/Ceil/Pad nodes in ONNX), with static padding for ``image_size`` (``static_same_padding``).
     """
     import timm
 
     if not timm.is_model(model_name):
         raise KeyError(f"{model_name!r} is not a timm model; see timm.list_models()")
     kwargs = dict(backbone_kwargs or {})
+    if exportable is None:
+        exportable = model_name.startswith("tf_")
+    if exportable:
+        kwargs["exportable"] = True
     if isinstance(pretrained, str) and pretrained.lower() in ("true", "timm"):
         pretrained = True
     if isinstance(pretrained, str):
@@ -143,6 +203,8 @@ def build_timm_student(
         )
     except TypeError:
         backbone = timm.create_model(model_name, pretrained=bool(pretrained), num_classes=0, **kwargs)
+    if exportable:
+        static_same_padding(backbone, image_size)
     feature_dim = int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)
     tap_names = [info["module"] for info in backbone.feature_info]
     if hasattr(backbone, "blocks") and "num_prefix_tokens" in vars(backbone):
@@ -205,6 +267,48 @@ def build_clip_student(
     student = Student(tower, int(visual.transformer.width), embed_dim, feature_layers or _default_layers(layers))
     student.preprocess = {"input_size": (3, image_size, image_size), "mean": CLIP_MEAN, "std": CLIP_STD}
     return student
+
+
+# Quantization-friendly students (timm 1.0.31 names) -> why they suit INT8 on a CPU.
+EDGE_STUDENTS: dict[str, str] = {
+    "mobilenetv4_conv_small": "MobileNetV4 conv: ReLU, no squeeze-excite",
+    "tf_mobilenetv3_small_minimal_100": "MobileNetV3-Small minimal: no SE, no hard-swish, 3x3 only",
+    "tf_mobilenetv3_large_minimal_100": "MobileNetV3-Large minimal: no SE, no hard-swish, 3x3 only",
+    "efficientnet_lite0": "EfficientNet-Lite0: ReLU6, no squeeze-excite",
+    "mobilenetv2_100": "MobileNetV2: ReLU6, no squeeze-excite",
+    "mobileone_s0": "MobileOne-S0: re-parameterised to a plain conv/ReLU chain for inference",
+    "repghostnet_050": "RepGhostNet-0.5x: re-parameterised ghost modules, ReLU",
+}
+
+
+def _register_edge_students() -> None:
+    for name in EDGE_STUDENTS:
+        MODELS.register(name)(lambda name=name, **kwargs: build_timm_student(name, **kwargs))
+
+
+_register_edge_students()
+
+
+def is_reparameterizable(model: nn.Module) -> bool:
+    """True when a module has a training form that folds into a simpler inference form (MobileOne,
+    RepGhost, RepVGG: timm's ``reparameterize`` methods)."""
+    return any(callable(getattr(module, "reparameterize", None)) for module in model.modules())
+
+
+def deploy_form(model: nn.Module) -> nn.Module:
+    """The model as it should be exported: re-parameterised (``timm.utils.reparameterize_model``, on a
+    copy, in eval mode) when it has a training form, else ``model`` itself. Outputs are equal in eval
+    mode up to float rounding (tests check 1e-4)."""
+    if not is_reparameterizable(model):
+        return model
+    from timm.utils import reparameterize_model
+
+    folded = reparameterize_model(model.eval(), inplace=False).eval()
+    for attribute in ("preprocess", "checkpoint_config", "architecture", "threshold", "threshold_strategy",
+                      "class_names"):
+        if hasattr(model, attribute) and not hasattr(folded, attribute):
+            setattr(folded, attribute, getattr(model, attribute))
+    return folded
 
 
 def _resolve(name: str):
