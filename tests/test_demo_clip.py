@@ -40,3 +40,8 @@ def test_enabled_step_pretrains_and_the_teacher_loads_its_weights(tmp_path, monk
     json.dumps(result)  # storable in a step record
     ctx.results["clip"] = result
     assert _teacher_config(ctx, monkeypatch) == result["weights"]
+    from facetrust.demo.clip_step import clip_section
+    from facetrust.demo.html import render
+
+    page = render("t", "s", [clip_section(result)])
+    assert f"{100 * result['retrieval']['test']['t2i_r@1']:.1f}" in page and "presentation" in page

@@ -46,3 +46,23 @@ def step_clip(ctx) -> dict[str, Any]:
 def is_stale(settings, result: dict[str, Any]) -> bool:
     """A cached record made with the other ``clip_pretrain`` setting must be redone."""
     return bool(result.get("enabled")) != bool(settings.clip_pretrain)
+
+
+def clip_section(result: dict[str, Any]):
+    """The report section of this step (only when it ran)."""
+    from facetrust.demo.html import Section
+
+    section = Section("clip", "Pretraining clip-tiny on the captioned corpus")
+    section.text(f"clip-tiny trained contrastively (open_clip's ClipLoss, learned temperature) for "
+                 f"{result['train_seconds']:.0f} s on the captioned corpus (drawn faces, capture conditions, print / "
+                 "screen / pasted presentations; nothing of fas-sim's subjects, frames or devices); the FLIP-IT "
+                 "teacher starts from these weights. Retrieval on held-out subjects:")
+    section.table([{"split": split, "images": int(r["images"]), "chance R@1 %": f"{100 * r['chance@1']:.2f}",
+                    "image->text R@1 %": f"{100 * r['i2t_r@1']:.1f}", "text->image R@1 %": f"{100 * r['t2i_r@1']:.1f}",
+                    "image->text R@5 %": f"{100 * r.get('i2t_r@5', 0):.1f}",
+                    "text->image R@5 %": f"{100 * r.get('t2i_r@5', 0):.1f}"}
+                   for split, r in result["retrieval"].items()], "Recall@k both ways")
+    section.table([{"attribute": k, "balanced accuracy %": f"{100 * v['balanced_accuracy']:.1f}",
+                    "chance %": f"{100 * v['chance_balanced']:.1f}"} for k, v in result["zero_shot"].items()],
+                  "Zero-shot attribute classification by prompts (test subjects)")
+    return section

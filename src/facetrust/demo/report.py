@@ -178,10 +178,20 @@ def build_report(results: dict[str, Any], timings: dict[str, float], settings: A
     explain.image(results["explain"]["figure"], "Held-out-domain frames: live, print, replay")
     sections.append(explain)
 
+    if results.get("clip", {}).get("enabled"):  # CLIP pretraining (demo/clip_step.py, --clip-pretrain)
+        from facetrust.demo.clip_step import clip_section
+
+        sections.append(clip_section(results["clip"]))
+
     if "deepfake" in results:  # the second trust task (demo/deepfake_step.py)
         from facetrust.demo.deepfake_step import deepfake_section
 
         sections.append(deepfake_section(results["deepfake"]))
+
+    if "claims" in results:  # claim verification (demo/claims_step.py)
+        from facetrust.demo.claims_step import claims_section
+
+        sections.append(claims_section(results["claims"]))
 
     configs = Section("configs", "Resolved configs and timings")
     configs.table([{"step": k, "seconds": v} for k, v in timings.items()], "Wall-clock time of each step")
