@@ -39,7 +39,13 @@ def export_face_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike
                            parity_samples: int = 8, log=print) -> dict[str, Any]:
     """Write ``out/model.onnx`` + ``config.json`` for a ``task: face`` checkpoint; parity is checked."""
     from facetrust.checkpoint import WEIGHTS, load_model
-    from facetrust.export.onnx import ExportError, export_onnx, load_sample_images, onnx_parity, write_export_config
+    from facetrust.export.onnx import (
+        ExportError,
+        export_onnx,
+        load_sample_images,
+        onnx_parity,
+        write_export_config,
+    )
     from facetrust.export.runtime import ONNX_FILE
     from facetrust.predictor import preprocess_images
 

@@ -23,7 +23,16 @@ from torch.utils.data import TensorDataset
 
 from facetrust.errors import ConfigError
 from facetrust.losses.distill.rkd import rkd_angle, rkd_distance
-from facetrust.tasks.face import FaceData, FaceModule, MarginHead, build_backbone, finish_run, run_seeds, train_tensors, verification
+from facetrust.tasks.face import (
+    FaceData,
+    FaceModule,
+    MarginHead,
+    build_backbone,
+    finish_run,
+    run_seeds,
+    train_tensors,
+    verification,
+)
 from facetrust.tasks.face_config import FaceExperiment
 
 
