@@ -91,3 +91,17 @@ def test_saved_weights_load_through_pretrained_path_into_flip(pretrained, monkey
     random_init = create_model("flip_it", clip="clip-tiny").eval()
     with torch.no_grad():
         assert not torch.allclose(random_init.encode_image(images), reference.encode_image(images))
+
+
+@pytest.mark.parametrize("path", ["configs/clip/clip_tiny.yaml", "configs/clip/clip_small.yaml"])
+def test_clip_configs_validate_and_dispatch_to_the_clip_task(path):
+    from facetrust.config import load_config
+    from facetrust.models.clip import create_clip
+    from facetrust.tasks import read_task, task_module
+    from facetrust.tasks.clip_config import ClipExperiment
+
+    config = load_config(path, ClipExperiment)
+    assert read_task(path) == "clip" and task_module("clip").__name__ == "facetrust.tasks.clip"
+    model, _, preprocess = create_clip(config.model.clip)
+    assert preprocess["input_size"] == (3, 64, 64)
+    assert model.context_length == 32
