@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from facetrust.demo.claims_step import step_claims
 from facetrust.demo.clip_step import is_stale as clip_is_stale
 from facetrust.demo.clip_step import step_clip
 from facetrust.demo.deepfake_step import step_deepfake
@@ -301,6 +302,7 @@ STEPS: list[tuple[str, str, Callable[[Context], dict[str, Any]]]] = [
     ("bench_real", "time the ViT-B/16 teacher and the student architecture at 224 px", step_bench_real),
     ("explain", "explain live, print and replay samples", step_explain),
     ("deepfake", "deepfake detection: tiny teacher -> ResNet8 (KD), metrics, a heatmap", step_deepfake),
+    ("claims", "verify true and false claims about held-out images with CLIP, with heatmaps", step_claims),
 ]
 
 
