@@ -173,3 +173,19 @@ def test_clip_teacher_gets_the_deepfake_prompts() -> None:
     assert model.class_names == ("fake", "real")
     fas = build_model(load_config(CONFIGS / "flip_it_tiny.yaml", FasExperiment, ["task=fas"]))
     assert fas.prompts == default_prompts("fas") and fas.class_names == ("attack", "bona fide")
+
+
+def test_bench_checkpoints_side_by_side(tmp_path: Path, capsys) -> None:
+    from facetrust.models import create_model
+
+    small = _deepfake_resnet8(tmp_path / "a")
+    model = create_model("resnet8", embed_dim=16, image_size=48, widths=[16, 32, 64])
+    model.task = "deepfake"
+    big = facetrust.save(model, tmp_path / "b" / "ckpt", threshold=0.5)
+    md = tmp_path / "speed.md"
+    assert main(["bench", "--checkpoints", str(big), str(small), "--rounds", "2", "--rounds-batch", "1",
+                 "--batch", "4", "--threads", "1", "--md", str(md)]) == 0
+    text = md.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| resnet8")]
+    assert len(rows) == 2 and "48x48" in rows[0] and "32x32" in rows[1]
+    assert "PyTorch FPS b4" in text and "(x1)" in rows[0]

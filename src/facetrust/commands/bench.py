@@ -40,7 +40,9 @@ def register(subparsers) -> None:
     g.add_argument("--pipeline-threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     g.add_argument("--frames", type=int, default=100, help="timed frames per configuration (default 100)")
     g.add_argument("--photo", default=None, help="photo with a face for the frames (default: the shared live photo)")
-    p.set_defaults(func=run)
+    from facetrust.console import add_output_flags  # standard library only
+
+    add_output_flags(p, run)  # --quiet / --verbose
 
 
 def run_pipeline(args) -> int:
@@ -84,7 +86,8 @@ def run_checkpoints(args) -> int:
     models = {}
     for path in args.checkpoints:
         model = load_model(path)
-        models[f"{model.architecture['name']} ({Path(path).resolve().parent.parent.name}/{Path(path).name})"] = model
+        label = f"{model.architecture['name']} ({'/'.join(Path(path).resolve().parts[-4:])})"
+        models[label if label not in models else f"{label} #{len(models) + 1}"] = model
     rounds = args.rounds or (8 if args.quick else 30)
     result = time_models(models, batch=args.batch, rounds_b1=rounds, rounds_bn=args.rounds_batch or max(2, rounds // 10),
                          threads=args.threads, exporter=args.exporter if args.exporter != "auto" else "torchscript",
@@ -107,6 +110,7 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
+    from facetrust.console import progress_enabled
     from facetrust.export.bench import STUDENTS, BenchSettings, render_markdown, run_benchmark
 
     if args.pipeline:
@@ -116,7 +120,7 @@ def run(args) -> int:
 
     students = tuple(s.strip() for s in args.models.split(",") if s.strip()) if args.models else STUDENTS
     overrides = {"clip": args.clip, "students": students, "threads": args.threads, "batch": args.batch,
-                 "calib": args.calib, "exporter": args.exporter, "progress": sys.stderr.isatty()}
+                 "calib": args.calib, "exporter": args.exporter, "progress": progress_enabled()}
     if args.rounds:
         overrides["rounds_b1"] = args.rounds
     if args.rounds_batch:
