@@ -207,8 +207,10 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu"):
     from safetensors import SafetensorError
     from safetensors.torch import load_model as load_weights
 
+    from facetrust.device import resolve_device
     from facetrust.models import create_model
 
+    device = resolve_device(device)
     folder = Path(path)
     config = read_config(folder)
     pickles = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)

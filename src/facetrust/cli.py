@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import keyword
+import os
 import sys
 
 # Order as shown in --help.
@@ -17,6 +18,9 @@ COMMANDS = (
     "demo", "data", "train", "distill", "eval", "predict", "export", "bench", "explain", "serve",
     "enroll", "identify", "verify", "verify-claims", "models", "import", "version", "doctor",
 )
+
+# OSErrors about a path given on the command line (FACETRUST_DEBUG=1 shows their traceback)
+USER_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,12 +46,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+        # no command is a usage error, as argparse treats a missing required argument
+        parser.print_help(sys.stderr)
+        print("\nfacetrust: error: give a COMMAND, e.g. 'facetrust demo' or 'facetrust COMMAND --help'",
+              file=sys.stderr)
+        return 2
     try:
+        if getattr(args, "max_pixels", None) is not None:  # --max-pixels: the limit for this process
+            from facetrust.data.io import set_max_pixels
+
+            set_max_pixels(args.max_pixels)
         return int(args.func(args) or 0)
     except FacetrustError as err:
         print(f"facetrust {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except USER_OS_ERRORS as err:
+        # a path the user gave that is missing, a folder, or not readable/writable: a message, not a
+        # traceback. Any other exception is a bug and keeps its traceback.
+        if err.filename is None or os.environ.get("FACETRUST_DEBUG"):
+            raise
+        print(f"facetrust {args.command}: error: {err.filename}: {err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

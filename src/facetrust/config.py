@@ -168,7 +168,10 @@ def _build(cls: type[T], data: Any, prefix: str, source: str) -> T:
             values[name] = _convert(data[name], hints[name], full, source)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{source}: required key {full!r} is missing")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as err:  # a section's own check (__post_init__) names the key, not the file
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def from_dict(cls: type[T], data: dict, source: str = "<config>") -> T:
@@ -189,8 +192,34 @@ def load_config(path: str | os.PathLike, cls: type[T], overrides: list[str] | No
         raise ConfigError(f"{file} is not valid YAML: {err}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: the top level must be a mapping of keys to values")
-    data = apply_overrides(data, overrides or [])
-    return from_dict(cls, data, str(file))
+    overrides = list(overrides or [])
+    try:
+        return from_dict(cls, apply_overrides(data, overrides), str(file))
+    except ConfigError as err:
+        blamed = _blame_override(cls, data, overrides, str(file), str(err))
+        if blamed is None:
+            raise
+        raise ConfigError(blamed) from None
+
+
+def _blame_override(cls: type, data: dict, overrides: list[str], source: str, message: str) -> str | None:
+    """The message re-worded to name the ``--set`` that caused it, or None if the file alone has it."""
+
+    def error(n: int) -> str | None:
+        try:
+            from_dict(cls, apply_overrides(data, overrides[:n]), source)
+        except ConfigError as err:
+            return str(err)
+        return None
+
+    previous = error(0)
+    for n in range(1, len(overrides) + 1):
+        current = error(n)
+        if current == message and previous != message:
+            text = message.removeprefix(f"{source}: ")
+            return f"--set {overrides[n - 1]}: {text} (config {source})"
+        previous = current
+    return None
 
 
 def to_dict(config: Any) -> dict:

@@ -144,5 +144,7 @@ def load(path: str | os.PathLike, device: str = "cpu") -> Predictor:
 
         return OnnxPredictor(folder)
     from facetrust.checkpoint import load_model
+    from facetrust.device import resolve_device
 
+    device = resolve_device(device)
     return TorchPredictor(load_model(folder, device=device), device=device)

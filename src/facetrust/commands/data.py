@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from facetrust.commands._options import add_max_pixels
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("data", help="build, import, prepare and check data sets (manifests, fas-sim, video frames)")
@@ -49,6 +51,7 @@ def register(subparsers) -> None:
     s.add_argument("manifest")
     s.add_argument("--no-decode", action="store_true", help="only check that files exist")
     s.add_argument("--json", default=None, help="also write the report as JSON here")
+    add_max_pixels(s)
     s.set_defaults(func=run_check)
 
     s = sub.add_parser("import-mcio", help="FLIP's MCIO frame layout (frame/{casia,msu,replay,oulu}/...) -> manifest")

@@ -1,5 +1,7 @@
 """``facetrust eval CKPT MANIFEST``: score a manifest with a checkpoint and write an honest report."""
 
+from facetrust.commands._options import add_device
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -24,7 +26,7 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (0 = none)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--device", default="cpu")
+    add_device(p)
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import sys
 
+from facetrust.commands._options import add_max_pixels
+
 METHOD_CHOICES = ("gradcam", "gradcam++", "layercam", "eigengradcam", "rollout", "clip-relevance", "random")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -47,6 +49,7 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, default=32, help="at most this many images for --faithfulness")
     p.add_argument("--steps", type=int, default=16, help="deletion/insertion steps")
     p.add_argument("--plot", default=None, help="also write the mean curves as this PNG")
+    add_max_pixels(p)
     p.set_defaults(func=run)
 
 

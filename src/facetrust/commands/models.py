@@ -17,17 +17,66 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+FAMILIES = {  # the module a registered builder lives in -> what it is
+    "facetrust.models.flip": "FLIP teacher (CLIP + FLIP head; clip=NAME below)",
+    "facetrust.models.students": "student (timm)",
+    "facetrust.models.resnet8": "student",
+    "facetrust.models.minifasnet": "MiniFASNet pair (weights: facetrust import silent-face)",
+}
+
+
+def catalogue(pattern: str | None = None) -> list[tuple[str, str]]:
+    """(name, family) of every model create_model() builds: registered names, the CLIP sizes FLIP
+    takes, and, with a pattern, the timm names and clip_visual:<CLIP> students it resolves."""
+    import fnmatch
+
+    import open_clip
+    import timm
+
+    from facetrust.models import _import_model_modules
+    from facetrust.models.clip import TINY_CONFIGS, clip_names
+    from facetrust.models.students import CLIP_VISUAL_PREFIX
+    from facetrust.registry import MODELS
+
+    _import_model_modules()
+    rows = []
+    for name in MODELS.names():
+        module = MODELS.get(name).__module__
+        family = FAMILIES.get(module, "face-recognition backbone" if ".models.face" in module else module)
+        rows.append((name, family))
+    for name in clip_names():
+        origin = "facetrust's, random init or model.pretrained FILE" if name in TINY_CONFIGS else (
+            "open_clip" + (f", tags: {', '.join(open_clip.list_pretrained_tags_by_model(name))}" if pattern else ""))
+        if pattern or name in TINY_CONFIGS:
+            rows.append((name, f"CLIP for flip_* clip= ({origin})"))
+    if pattern:
+        registered = {n for n, _ in rows}
+        rows += [(n, "student (any timm model)") for n in timm.list_models() if n not in registered]
+        rows += [(f"{CLIP_VISUAL_PREFIX}{n}", "student (a CLIP image tower)") for n in clip_names()]
+        return [(n, f) for n, f in rows if fnmatch.fnmatch(n, pattern)]
+    rows.append((f"<any of timm's {len(timm.list_models())} models>", "student, e.g. facetrust models 'mobilenet*'"))
+    rows.append((f"{CLIP_VISUAL_PREFIX}<CLIP>", f"student (a CLIP image tower; {len(clip_names())} CLIP names)"))
+    rows.append((f"<any of open_clip's {len(clip_names()) - len(TINY_CONFIGS)} CLIPs>", "CLIP for flip_* clip=, e.g. 'ViT-B-16'"))
+    return rows
+
+
 def run(args) -> int:
+    import sys
+
     if args.pattern == "fetch":
         return fetch(args)
     if args.names or args.source or args.force:
         from facetrust.errors import ConfigError
 
         raise ConfigError("extra arguments are only for 'facetrust models fetch NAME [--from PATH]'")
-    from facetrust.models import list_models
-
-    for name in list_models(args.pattern):
-        print(name)
+    rows = catalogue(args.pattern)
+    if not rows:
+        print(f"facetrust models: no model matches {args.pattern!r} (a shell-style pattern: 'resnet*', "
+              "'*mobilenet*'; 'facetrust models' lists the families)", file=sys.stderr)
+        return 1
+    width = max(len(n) for n, _ in rows)
+    for name, family in rows:
+        print(f"{name:<{width}}  {family}")
     return 0
 
 

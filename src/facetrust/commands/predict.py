@@ -6,6 +6,8 @@ Every input goes through ``facetrust.pipeline`` (images) or ``facetrust.faces.tr
 
 from __future__ import annotations
 
+from facetrust.commands._options import add_device, add_max_pixels
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".3gp")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 MIN_VIDEO_FRAMES = 8
@@ -29,7 +31,8 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true",
                    help="JSON lines: one per video/camera frame ({\"type\": \"frame\"}), then the report")
     p.add_argument("--threshold", type=float, help="override the stored threshold (0..1)")
-    p.add_argument("--device", default="cpu", help="PyTorch device for a checkpoint folder (cpu, cuda, cuda:1)")
+    add_device(p)  # PyTorch device for a checkpoint folder (an ONNX folder runs on ONNX Runtime's CPU)
+    add_max_pixels(p)
     p.add_argument("--detector", default=None,
                    help="face detector: mtcnn, blazeface, cascade, dlib, yunet (default: the one the checkpoint's "
                    "training crops were made with, else facetrust.faces.DEFAULT_DETECTOR)")

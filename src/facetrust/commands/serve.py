@@ -33,7 +33,8 @@ def register(subparsers) -> None:
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (504 after)")
     p.add_argument("--workers", type=int, default=2, help="inferences running at once (thread pool size)")
     p.add_argument("--queue", type=int, default=64, help="requests waiting for a worker; more get 503 + Retry-After")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", metavar="auto|cpu|gpu|cuda[:N]",
+                   help="where PyTorch checkpoints run (ONNX folders run on ONNX Runtime's CPU)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     p.set_defaults(func=run)
 

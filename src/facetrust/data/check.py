@@ -40,13 +40,17 @@ class CheckReport:
     def format(self) -> str:
         """A readable summary: counts per domain and species, then errors and warnings."""
         species = sorted({k for c in self.counts.values() for k in c})
-        lines = [f"manifest: {self.manifest} ({self.rows} rows)", "",
-                 f"{'domain':<16}" + "".join(f"{s:>10}" for s in species) + "   splits"]
+        if not self.counts:  # the manifest could not be read: no empty table before the errors
+            lines = [f"manifest: {self.manifest}", ""]
+        else:
+            lines = [f"manifest: {self.manifest} ({self.rows} rows)", "",
+                     f"{'domain':<16}" + "".join(f"{s:>10}" for s in species) + "   splits"]
         for domain in sorted(self.counts):
             splits = ", ".join(f"{k} {v}" for k, v in sorted(self.split_counts.get(domain, {}).items()))
             lines.append(f"{domain:<16}" + "".join(f"{self.counts[domain].get(s, 0):>10}" for s in species)
                          + f"   {splits}")
-        lines.append("")
+        if self.counts:
+            lines.append("")
         lines += [f"ERROR: {e}" for e in self.errors] + [f"warning: {w}" for w in self.warnings]
         lines.append("OK" if self.ok else f"FAILED: {len(self.errors)} error(s)")
         return "\n".join(lines)
@@ -71,7 +75,7 @@ def check_manifest(path: str | os.PathLike, decode: bool = True, max_listed: int
     try:
         df = read_manifest(path)
     except DataError as err:
-        report.errors.append(str(err))
+        report.errors += getattr(err, "problems", None) or [str(err)]
         return report
     report.rows = len(df)
     for domain, part in df.groupby("domain"):

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from facetrust.data.io import DEFAULT_MAX_PIXELS, read_image
+from facetrust.data.io import read_image
 
 
 class ImageDataset(Dataset):
@@ -21,7 +21,7 @@ class ImageDataset(Dataset):
     """
 
     def __init__(self, df: pd.DataFrame, transform: Callable[[Any], Any],
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 max_pixels: int | None = None) -> None:
         if "abs_path" not in df.columns:
             raise ValueError("ImageDataset needs a manifest read with read_manifest (column 'abs_path')")
         self.paths = df["abs_path"].tolist()

@@ -24,6 +24,32 @@ from facetrust.errors import DataError
 
 # 50 megapixels: far above any face crop or camera frame, far below a decompression bomb.
 DEFAULT_MAX_PIXELS = 50_000_000
+# the process-wide limit when a caller passes none: set by the CLI's --max-pixels (inherited by
+# DataLoader workers through the environment)
+MAX_PIXELS_ENV = "FACETRUST_MAX_PIXELS"
+
+
+def max_pixels_limit(max_pixels: int | None = None) -> int:
+    """``max_pixels`` if given, else ``$FACETRUST_MAX_PIXELS``, else ``DEFAULT_MAX_PIXELS``."""
+    if max_pixels is not None:
+        return int(max_pixels)
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise DataError(f"${MAX_PIXELS_ENV}={raw!r} is not a number of pixels") from None
+    if value <= 0:
+        raise DataError(f"${MAX_PIXELS_ENV}={raw!r} must be positive")
+    return value
+
+
+def set_max_pixels(value: int) -> None:
+    """Raise or lower the limit for this process and its workers (the CLI's ``--max-pixels``)."""
+    if value <= 0:
+        raise DataError(f"--max-pixels {value} must be positive")
+    os.environ[MAX_PIXELS_ENV] = str(int(value))
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -54,7 +80,8 @@ def _header(data: bytes, source: str, max_pixels: int) -> tuple[tuple[int, int],
         if width * height > max_pixels:
             raise DataError(
                 f"{source}: image is {width}x{height} = {width * height:,} pixels, above the limit of "
-                f"{max_pixels:,}; downscale it or raise max_pixels"
+                f"{max_pixels:,}; downscale it, or raise the limit with --max-pixels N (predict, explain, "
+                f"data check, serve), ${MAX_PIXELS_ENV}=N (any command) or read_image(..., max_pixels=N)"
             )
         if img.format == "TIFF":  # OpenCV's TIFF decoder applies the orientation tag itself (tested)
             return img.size, 1
@@ -118,7 +145,7 @@ def to_rgb_uint8(image: np.ndarray, source: str = "image") -> np.ndarray:
     raise DataError(f"{source}: unsupported image shape {image.shape}")
 
 
-def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as upright uint8 RGB (H, W, 3); ``DataError`` naming the path if it is unusable."""
     path = Path(path)
     if not path.exists():
@@ -130,7 +157,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     return _decode(path.read_bytes(), str(path), max_pixels)
 
 
-def decode_image(data: bytes, source: str = "upload", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_image(data: bytes, source: str = "upload", max_pixels: int | None = None) -> np.ndarray:
     """Decode image bytes in memory (an upload) as upright uint8 RGB, with ``read_image``'s checks and errors."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise DataError(f"{source}: expected the image's bytes, got {type(data).__name__}")
@@ -139,9 +166,10 @@ def decode_image(data: bytes, source: str = "upload", max_pixels: int = DEFAULT_
     return _decode(bytes(data), source, max_pixels)
 
 
-def _decode(data: bytes, source: str, max_pixels: int) -> np.ndarray:
+def _decode(data: bytes, source: str, max_pixels: int | None) -> np.ndarray:
     import cv2
 
+    max_pixels = max_pixels_limit(max_pixels)
     header = _header(data, source, max_pixels)
     size, orientation = header if header is not None else (None, 1)
     buffer = np.frombuffer(data, dtype=np.uint8)

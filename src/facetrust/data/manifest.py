@@ -41,47 +41,56 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: cannot parse the manifest ({err})") from err
 
 
-def validate_manifest(df: pd.DataFrame, source: str = "manifest") -> pd.DataFrame:
-    """Check columns and values; returns a copy with ``label`` as int. Errors name the row (0-based)."""
+def validate_manifest(df: pd.DataFrame, source: str = "manifest", max_listed: int = 20) -> pd.DataFrame:
+    """Check columns and values; returns a copy with ``label`` as int.
+
+    Every problem is reported at once (up to ``max_listed``), each naming the row (0-based, after the
+    header) and, for a CSV file, its line in the file (row N = line N + 2).
+    """
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"{source}: missing column(s) {missing}; a manifest needs {list(REQUIRED_COLUMNS)}")
     df = df.copy()
+    problems: list[str] = []
+    csv = str(source).lower().endswith(".csv")
+
+    def where(row: int) -> str:
+        return f"line {row + 2}, row {row}" if csv else f"row {row}"
+
+    def each(mask) -> list[int]:
+        return [int(i) for i in mask.to_numpy().nonzero()[0]]
+
     for column in REQUIRED_COLUMNS:
         if column == "label":
             continue
         empty = df[column].isna() | (df[column].astype(str).str.strip() == "")
-        if empty.any():
-            raise DataError(f"{source}: row {int(empty.to_numpy().nonzero()[0][0])}: empty {column!r}")
+        problems += [f"{where(row)}: empty {column!r}" for row in each(empty)]
         df[column] = df[column].astype(str)
     labels = pd.to_numeric(df["label"], errors="coerce")
-    bad = labels.isna() | ~labels.isin([0, 1])
-    if bad.any():
-        row = int(bad.to_numpy().nonzero()[0][0])
-        raise DataError(f"{source}: row {row}: label {str(df['label'].iloc[row])!r} is not 0 (attack) or 1 (bona fide)")
-    df["label"] = labels.astype(int)
+    bad_label = labels.isna() | ~labels.isin([0, 1])
+    problems += [f"{where(row)}: label {str(df['label'].iloc[row])!r} is not 0 (attack) or 1 (bona fide)"
+                 for row in each(bad_label)]
+    df["label"] = labels.fillna(-1).astype(int)
     is_none = df["attack_type"] == "none"
-    bad = is_none != (df["label"] == BONA_FIDE)
-    if bad.any():
-        row = int(bad.to_numpy().nonzero()[0][0])
-        raise DataError(
-            f"{source}: row {row}: label {df['label'].iloc[row]} with attack_type "
-            f"{df['attack_type'].iloc[row]!r}; attack_type must be 'none' exactly for bona fide (label 1)"
-        )
+    bad = (is_none != (df["label"] == BONA_FIDE)) & ~bad_label
+    problems += [f"{where(row)}: label {df['label'].iloc[row]} with attack_type {df['attack_type'].iloc[row]!r}; "
+                 "attack_type must be 'none' exactly for bona fide (label 1)" for row in each(bad)]
     if "manipulation" in df.columns:  # deepfake manifests: the manipulation method, "none" for real
         manipulation = df["manipulation"].astype(str).str.strip()
-        bad = (manipulation == "") | (manipulation == "nan") | ((manipulation == "none") != (df["label"] == BONA_FIDE))
-        if bad.any():
-            row = int(bad.to_numpy().nonzero()[0][0])
-            raise DataError(
-                f"{source}: row {row}: label {df['label'].iloc[row]} with manipulation "
-                f"{str(df['manipulation'].iloc[row])!r}; manipulation must be 'none' exactly for real (label 1) "
-                "and name the method (e.g. sbi, swap, Deepfakes) for fakes"
-            )
+        bad = ((manipulation == "") | (manipulation == "nan")
+               | ((manipulation == "none") != (df["label"] == BONA_FIDE))) & ~bad_label
+        problems += [f"{where(row)}: label {df['label'].iloc[row]} with manipulation "
+                     f"{str(df['manipulation'].iloc[row])!r}; manipulation must be 'none' exactly for real "
+                     "(label 1) and name the method (e.g. sbi, swap, Deepfakes) for fakes" for row in each(bad)]
     bad = ~df["split"].isin(SPLITS)
-    if bad.any():
-        row = int(bad.to_numpy().nonzero()[0][0])
-        raise DataError(f"{source}: row {row}: split {df['split'].iloc[row]!r} is not one of {list(SPLITS)}")
+    problems += [f"{where(row)}: split {df['split'].iloc[row]!r} is not one of {list(SPLITS)}" for row in each(bad)]
+    if problems:
+        more = f"; ... and {len(problems) - max_listed} more" if len(problems) > max_listed else ""
+        err = DataError(f"{source}: {problems[0]}" if len(problems) == 1 else
+                        f"{source}: {len(problems)} problems: " + "; ".join(problems[:max_listed]) + more)
+        err.problems = [f"{source}: {p}" for p in problems[:max_listed]] + (
+            [f"{source}: ... and {len(problems) - max_listed} more"] if more else [])  # one by one, for data check
+        raise err
     return df
 
 

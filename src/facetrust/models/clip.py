@@ -65,13 +65,51 @@ def _check_weights_file(path: Path) -> None:
         raise CheckpointError(f"{path}: pretrained weights by path must be a .safetensors file")
 
 
+def clip_names() -> list[str]:
+    """Every CLIP name create_clip() accepts: facetrust's tiny ones first, then open_clip's."""
+    import open_clip
+
+    register_tiny_configs()
+    return list(TINY_CONFIGS) + [n for n in open_clip.list_models() if n not in TINY_CONFIGS]
+
+
+def check_clip(name: str, pretrained: str | None, key: str = "model") -> None:
+    """ConfigError unless ``name`` is a known CLIP and ``pretrained`` is None, a file path or one of its tags.
+
+    Run when a config is read, so a typo is reported before any data is generated or read.
+    """
+    import open_clip
+
+    from facetrust.errors import ConfigError
+
+    names = clip_names()
+    if name not in names and ":" not in name:
+        examples = ", ".join(n for n in ("ViT-B-16", "ViT-B-32", "ViT-L-14") if n in names)
+        raise ConfigError(
+            f"{key}.clip = {name!r} is not a known CLIP; facetrust's own: {', '.join(TINY_CONFIGS)}; "
+            f"open_clip's {len(names) - len(TINY_CONFIGS)} include {examples} (`facetrust models 'ViT*'` lists them)")
+    if pretrained is None or ":" in name:
+        return
+    path = Path(os.path.expanduser(pretrained))
+    if path.suffix != "" or os.sep in pretrained:
+        return  # a file: checked when the model is built
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    if pretrained not in tags:
+        known = f"open_clip's tags for it: {', '.join(tags)}" if tags else "open_clip has no pretrained tag for it"
+        raise ConfigError(
+            f"{key}.pretrained = {pretrained!r}: no such pretrained tag for {name!r} ({known}). Pass a "
+            ".safetensors file (e.g. runs/clip/clip_tiny/clip.safetensors from `facetrust train "
+            "configs/clip/clip_tiny.yaml`) or null for random weights; a tag downloads, so only on a machine online")
+
+
 def create_clip(name: str = "ViT-B-16", pretrained: str | None = None) -> tuple[nn.Module, Any, dict]:
     """Build an open_clip CLIP model -> (model, tokenizer, preprocess) in fp32 on the CPU."""
     import open_clip
 
     register_tiny_configs()
     if name not in open_clip.list_models() and ":" not in name:
-        raise KeyError(f"unknown CLIP model {name!r}; use 'clip-tiny' or an open_clip name such as 'ViT-B-16'")
+        raise KeyError(f"unknown CLIP model {name!r}; use {' or '.join(repr(n) for n in TINY_CONFIGS)} or an "
+                       "open_clip name such as 'ViT-B-16' (`facetrust models` lists them)")
     kwargs: dict[str, Any] = {}
     if pretrained is not None:
         path = Path(os.path.expanduser(pretrained))

@@ -26,7 +26,11 @@ class ModelConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)  # non-FLIP models, e.g. backbone_kwargs
 
     def __post_init__(self) -> None:
-        if self.name not in FLIP_MODELS:  # any other registered model (timm names resolve through a fallback)
+        if self.name in FLIP_MODELS:  # a CLIP typo is reported when the YAML is read, not after the data
+            from facetrust.models.clip import check_clip
+
+            check_clip(self.clip, self.pretrained)
+        else:  # any other registered model (timm names resolve through the registry's fallback)
             from facetrust.models import list_models
             from facetrust.registry import MODELS
 
@@ -72,12 +76,17 @@ class ProtocolConfig:
     # custom: train on ``sources``, test on ``target``; split: one data set's own train/val/test
     # splits (deepfake 7:2:1), optionally by manipulation (train on one family, test on another).
     kind: Literal["leave_one_out", "protocol1", "protocol2", "protocol3", "custom", "split"] = "leave_one_out"
-    targets: list[str] | None = None  # run only the folds whose target is listed (or whose name is)
+    # run only the folds whose target is listed (or whose name is); one name alone is a list of one
+    targets: list[str] | str | None = None
     sources: list[str] | None = None
     target: str | None = None
     extra_sources: list[str] = field(default_factory=list)  # e.g. ["celeba_spoof"]
     train_manipulations: list[str] | None = None  # split: fakes of these kinds train and validate (None = all)
     test_manipulations: list[str] | None = None  # split: fakes of these kinds are tested (None = all)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.targets, str):  # --set protocol.targets=cctv
+            self.targets = [self.targets]
 
 
 @dataclass
