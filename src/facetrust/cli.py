@@ -37,7 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"facetrust.commands.{name}_" if keyword.iskeyword(name) else
                                          f"facetrust.commands.{name.replace('-', '_')}")
         module.register(subparsers)
+    _describe(parser)
     return parser
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """A (sub-)command without its own description gets its one-line help as the description."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                if sub.description is None and helps.get(name):
+                    sub.description = helps[name][0].upper() + helps[name][1:] + "."
+                _describe(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ def register(subparsers) -> None:
 
     s = sub.add_parser("make-sim", help="generate the fas-sim benchmark (no download) and its manifest")
     s.add_argument("out", help="output folder")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="generation seed: the same seed gives the same files (default 0)")
     s.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     s.add_argument("--domains", default=None, help="comma-separated cameras (default phone,webcam,kiosk,cctv)")
     s.add_argument("--subjects", type=int, default=12, help="subjects per domain (default 12)")
@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
     s = sub.add_parser("make-captions", help="generate the captioned corpus for CLIP pretraining (no download)")
     s.add_argument("out", help="output folder")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="generation seed: the same seed gives the same files (default 0)")
     s.add_argument("--subjects", type=int, default=200, help="drawn subjects (default 200)")
     s.add_argument("--images", type=int, default=8, help="images per subject (default 8)")
     s.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
@@ -39,7 +39,7 @@ def register(subparsers) -> None:
 
     s = sub.add_parser("make-deepfake-sim", help="generate the deepfake-sim benchmark (self-blended and swapped faces)")
     s.add_argument("out", help="output folder")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="generation seed: the same seed gives the same files (default 0)")
     s.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     s.add_argument("--subjects", type=int, default=100, help="LFW identities, 3-100 (default 100), split 7:2:1")
     s.add_argument("--frames", type=int, default=3, help="frames per video (default 3)")
@@ -48,7 +48,7 @@ def register(subparsers) -> None:
     s.set_defaults(func=run_make_deepfake_sim)
 
     s = sub.add_parser("check", help="check a manifest: files decode, counts, split leakage, duplicates")
-    s.add_argument("manifest")
+    s.add_argument("manifest", help="manifest CSV/Parquet to check (paths relative to its folder)")
     s.add_argument("--no-decode", action="store_true", help="only check that files exist")
     s.add_argument("--json", default=None, help="also write the report as JSON here")
     add_max_pixels(s)
@@ -58,29 +58,29 @@ def register(subparsers) -> None:
     s.add_argument("root", help="folder holding frame/ (and FLIP's txt/ lists, if any)")
     s.add_argument("out", help="manifest to write (.csv or .parquet)")
     s.add_argument("--val-fraction", type=float, default=0.2, help="training subjects held out as val")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of the random choice of val subjects (default 0)")
     s.set_defaults(func=run_import, importer="mcio")
 
     s = sub.add_parser("import-folders", help="generic {domain}/[split/]{live|spoof}/[attack/]... -> manifest")
-    s.add_argument("root")
-    s.add_argument("out")
+    s.add_argument("root", help="folder holding {domain}/[split/]{live|spoof}/[attack/]... files")
+    s.add_argument("out", help="manifest to write (.csv or .parquet)")
     s.add_argument("--videos", action="store_true", help="list video files instead of images (for prepare-videos)")
     s.add_argument("--subject-regex", default=None, help="regex with one group: the subject id in the file name")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of the random split of subjects into train/val/test (default 0)")
     s.set_defaults(func=run_import, importer="folders")
 
     s = sub.add_parser("import-deepfake", help="[split/]{real|fake}/[method/]... folders (e.g. Kaggle 140k) -> manifest")
-    s.add_argument("root")
-    s.add_argument("out")
-    s.add_argument("--domain", default=None)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("root", help="folder holding [split/]{real|fake}/[method/]... images")
+    s.add_argument("out", help="manifest to write (.csv or .parquet)")
+    s.add_argument("--domain", default=None, help="domain name written in every row (default: the folder's name)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the random split of subjects into train/val/test (default 0)")
     s.set_defaults(func=run_import, importer="deepfake")
 
     s = sub.add_parser("import-faceforensics", help="FaceForensics++ video folders -> a video manifest (then prepare-videos)")
     s.add_argument("root", help="folder holding original_sequences/ and manipulated_sequences/")
     s.add_argument("out", help="manifest of videos to write")
     s.add_argument("--compression", default=None, help="keep one level only, e.g. c23")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of the random split of subjects into train/val/test (default 0)")
     s.set_defaults(func=run_import, importer="faceforensics")
 
     s = sub.add_parser("prepare-videos", help="sample frames, detect and crop faces, write a manifest")
@@ -90,7 +90,7 @@ def register(subparsers) -> None:
     s.add_argument("--detector", default=None,
                    help="mtcnn, blazeface, cascade, dlib, yunet, or none (default: facetrust.faces.DEFAULT_DETECTOR)")
     s.add_argument("--detector-model", default=None, help="ONNX file for yunet")
-    s.add_argument("--size", type=int, default=224)
+    s.add_argument("--size", type=int, default=224, help="side of the square face crops in pixels (default 224)")
     s.add_argument("--margin", type=float, default=0.2, help="added to each side, as a fraction of the box")
     s.add_argument("--no-face", default="centre", choices=("skip", "centre", "previous"),
                    help="frames without a face: skip them, crop the centre, or reuse the previous box")

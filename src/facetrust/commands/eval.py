@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     p.add_argument("--domain", default=None, metavar="D[,D...]",
                    help="evaluate only these target domains; --val SPLIT then uses the other (source) domains")
     p.add_argument("--out", metavar="DIR", default=None, help="report folder (default eval-<CKPT name>)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="images scored at once (default 32)")
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (0 = none)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     add_device(p)

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
     p.add_argument("--detector", default=None,
                    help="face detector (default: the one the --fas checkpoint records, else facetrust's default)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--api-key-file", metavar="FILE", help="require this key (file content) in the X-API-Key header")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow cross-origin calls from ORIGIN (repeatable; CORS is off by default)")
@@ -35,7 +35,8 @@ def register(subparsers) -> None:
     p.add_argument("--queue", type=int, default=64, help="requests waiting for a worker; more get 503 + Retry-After")
     p.add_argument("--device", default="cpu", metavar="auto|cpu|gpu|cuda[:N]",
                    help="where PyTorch checkpoints run (ONNX folders run on ONNX Runtime's CPU)")
-    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
+                   help="uvicorn's log level (default info)")
     p.set_defaults(func=run)
 
 

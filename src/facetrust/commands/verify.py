@@ -9,8 +9,8 @@ def register(subparsers) -> None:
         description='Prints {"same": bool, "similarity": float, "threshold": float} with --json: cosine '
         "similarity of the flip-fused normalised embeddings against the model's threshold.",
     )
-    p.add_argument("image_a")
-    p.add_argument("image_b")
+    p.add_argument("image_a", help="first face image")
+    p.add_argument("image_b", help="second face image: the same person as the first?")
     p.add_argument("--threshold", type=float, help="override the model's cosine-similarity threshold")
     add_common(p)
     p.set_defaults(func=run)
