@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", help="captions manifest (default: the corpus recorded in the weights)")
     parser.add_argument("--detector", default="blazeface", help="face detector for the face-crop rows ('none': skip)")
     parser.add_argument("--max-images", type=int, default=None, help="at most this many val and test images each")
+    parser.add_argument("--attributes", nargs="+", default=None, help="only claims about these attributes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/claims_sim", help="folder for claims_sim.md / .json")
     parser.add_argument("--gallery", default=None, help="write the heatmap gallery PNG here (and a .md beside it)")
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
 
         detector = create_detector(args.detector)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    result = run_claims_sim(model, manifest, detector, args.seed, args.max_images, log)
+    result = run_claims_sim(model, manifest, detector, args.seed, args.max_images, log,
+                            tuple(args.attributes) if args.attributes else None)
     seconds = time.perf_counter() - started
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

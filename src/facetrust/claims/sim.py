@@ -55,13 +55,17 @@ VARIANTS = (("image", True, "all claims"), ("image", False, "all claims"), ("ima
             ("face", True, "face claims"), ("image", False, "face claims"), ("face", False, "face claims"))
 
 
-def make_claims(images: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """True and false claims for each row of a captions manifest (module docstring), one row per claim."""
+def make_claims(images: pd.DataFrame, seed: int = 0, attributes: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """True and false claims for each row of a captions manifest (module docstring), one row per claim
+    (``attributes``: only these, default all of ``CLAIMS``)."""
+    unknown = set(attributes or ()) - set(CLAIMS)
+    if unknown:
+        raise DataError(f"claims-sim has no claims for {sorted(unknown)}; choose from {list(CLAIMS)}")
     rng = np.random.default_rng([seed, 19])
     rows = []
     for image_index, row in enumerate(images.itertuples(index=False)):
         for attribute, templates in CLAIMS.items():
-            if attribute not in images.columns:
+            if attribute not in images.columns or (attributes and attribute not in attributes):
                 continue
             value = str(getattr(row, attribute))
             if value not in templates or (attribute in FACE_ATTRIBUTES and str(row.n_faces) == "0"):
@@ -89,11 +93,11 @@ class _TextCache:
 
 
 def score_split(model: ClipModel, images: pd.DataFrame, detector: Any, seed: int = 0,
-                log: Callable[[str], None] = print) -> pd.DataFrame:
+                log: Callable[[str], None] = print, attributes: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Claims of one split with raw scores per variant: ``{image,face}_{clip_score,contrast}`` (NaN = no face)."""
     from facetrust.data import read_image
 
-    claims = make_claims(images, seed)
+    claims = make_claims(images, seed, attributes)
     pictures = [read_image(p) for p in images["abs_path"]]
     whole = model.encode_images([crop_region(p, Region("image", None), model.input_size) for p in pictures])
     faces: dict[int, torch.Tensor] = {}
@@ -166,7 +170,9 @@ def evaluate(val: pd.DataFrame, test: pd.DataFrame, model_identity: str, source:
                      "lower": calibration.lower, "upper": calibration.upper})
     per_attribute = []
     for attribute, group in test.groupby("attribute", sort=False):
-        calibration = calibrations["image_contrast/all claims"]
+        calibration = calibrations.get("image_contrast/all claims")
+        if calibration is None:
+            break
         p = calibration.probability(group["image_contrast"].to_numpy())
         per_attribute.append({"attribute": attribute, "claims": len(group),
                               "accuracy": float(((p >= 0.5) == (group["label"].to_numpy() == 1)).mean())})
@@ -174,7 +180,8 @@ def evaluate(val: pd.DataFrame, test: pd.DataFrame, model_identity: str, source:
 
 
 def run_claims_sim(model: ClipModel, manifest: str, detector: Any = None, seed: int = 0,
-                   max_images: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+                   max_images: int | None = None, log: Callable[[str], None] = print,
+                   attributes: tuple[str, ...] | None = None) -> dict[str, Any]:
     """claims-sim on a captions manifest: calibrate on ``val`` images, judge ``test`` images."""
     from facetrust.data.sim.captions import read_captions
 
@@ -187,7 +194,7 @@ def run_claims_sim(model: ClipModel, manifest: str, detector: Any = None, seed: 
         if max_images is not None:
             images = images.iloc[:max_images]
         started = time.perf_counter()
-        scored[split] = score_split(model, images, detector, seed, log)
+        scored[split] = score_split(model, images, detector, seed, log, attributes)
         log(f"  {split}: {len(images)} images, {len(scored[split])} claims ({time.perf_counter() - started:.0f} s)")
     result = evaluate(scored["val"], scored["test"], model.identity, str(manifest))
     return {**result, "val": scored["val"], "test": scored["test"]}
