@@ -1,4 +1,5 @@
-"""``facetrust export CKPT --out DIR [--int8 --calib MANIFEST] [--opset N]``: ONNX for deployment."""
+"""``facetrust export CKPT --out DIR [--precision auto|fp32|int8] [--calib MANIFEST] [--opset N]``: ONNX
+for deployment, in the precision that pays on this machine."""
 
 
 def register(subparsers) -> None:
@@ -8,11 +9,20 @@ def register(subparsers) -> None:
         "DIR/config.json (preprocessing, threshold, class names, export info). Every export is checked "
         "against PyTorch (max |logit difference| printed; FP32 fails above --tolerance). With --int8, "
         "DIR/int8/ holds an ONNX Runtime INT8 model (static QDQ for CNNs, calibrated on --calib; dynamic "
-        "for transformers) and its agreement with FP32 decisions.",
+        "for transformers) and its agreement with FP32 decisions. --precision auto (default) ships INT8 "
+        "in DIR only when it is faster here AND flips no more --calib val decisions than FP32 flips under "
+        "+-1-level pixel noise (both numbers and the reason in DIR/config.json), else FP32.",
     )
     p.add_argument("checkpoint", help="checkpoint folder (model.safetensors + config.json)")
     p.add_argument("--out", required=True, help="output folder for model.onnx + config.json")
-    p.add_argument("--int8", action="store_true", help="also write an INT8 model into OUT/int8")
+    p.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+                   help="what DIR holds: auto times FP32 and INT8 here and measures val-split agreement "
+                   "(needs --calib with a val split, else FP32); fp32 or int8 force (default auto). When INT8 "
+                   "ships, DIR/fp32 keeps the FP32 model; when FP32 ships, a measured INT8 stays in DIR/int8")
+    p.add_argument("--threads", type=int, default=None,
+                   help="ORT threads for the --precision auto timing (default: all cores)")
+    p.add_argument("--int8", action="store_true",
+                   help="as before --precision: DIR holds FP32 and DIR/int8 an INT8 model (overrides --precision)")
     p.add_argument("--calib", default=None, metavar="MANIFEST",
                    help="manifest whose images are used for the parity check, INT8 calibration (train "
                    "split) and the FP32/INT8 agreement (val/test split); random images when omitted")
@@ -46,7 +56,8 @@ def run(args) -> int:
 
     if args.int8_agreement is not None and not 0.0 < args.int8_agreement <= 1.0:
         raise FacetrustError(f"--int8-agreement {args.int8_agreement}: give a share of decisions in (0, 1], e.g. 0.99")
-    if args.int8 and args.calib is None:
+    precision = None if args.int8 else args.precision
+    if (args.int8 or precision == "int8") and args.calib is None:
         print("warning: --int8 without --calib: agreement with FP32 is measured on random images and a "
               "CNN cannot be calibrated (static INT8 needs --calib)", file=sys.stderr)
     from facetrust.checkpoint import read_config
@@ -65,14 +76,21 @@ def run(args) -> int:
             int8_agreement=args.int8_agreement,
             opset=args.opset, exporter=args.exporter, tolerance=args.tolerance,
             calib_samples=args.calib_samples, agreement_samples=args.agreement_samples,
+            precision=precision, threads=args.threads,
         )
     except FacetrustError:
         raise
     except (OSError, ValueError) as err:
         raise FacetrustError(f"export of {args.checkpoint} failed: {err}") from err
-    for precision, info in summary.items():
-        print(f"wrote {info['folder']} ({precision})")
-    if args.int8:
+    shipped = summary.get("shipped")
+    for name in ("fp32", "int8"):
+        if name in summary:
+            role = "shipped" if shipped and shipped["shipped"] == name else ("reference" if shipped else "")
+            print(f"wrote {summary[name]['folder']} ({name}{', ' + role if role else ''})")
+    if shipped:
+        print(json.dumps({key: shipped[key] for key in ("shipped", "reason", "fp32_ms", "int8_ms", "int8_flips",
+                                                         "fp32_pixel_noise_flips", "val_samples") if key in shipped}))
+    if "int8" in summary:
         agreement = summary["int8"]["agreement_with_fp32"]
         prefix = summary["int8"]["quantization"].get("fp32_prefix") or {}
         print(json.dumps({"int8_agreement_with_fp32": agreement["agreement"],

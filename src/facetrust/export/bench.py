@@ -12,15 +12,23 @@ what caching the class text embeddings buys.
 from __future__ import annotations
 
 import os
-import platform
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from facetrust.export.timing import (  # noqa: F401  (Runner, machine_info, ... re-exported)
+    Runner,
+    latency_record,
+    machine_info,
+    ort_call,
+    thread_settings,
+    time_round_robin,
+    torch_call,
+)
 
 STUDENTS = ("resnet8", "mobilenetv3_small_100", "mobilenetv3_large_100", "efficientnet_lite0",
             "vit_tiny_patch16_224")
@@ -54,35 +62,6 @@ class BenchSettings:
         return cls(**{**defaults, **overrides})
 
 
-@dataclass
-class Runner:
-    model: str
-    backend: str
-    call: Callable[[np.ndarray], Any]
-    params: int
-    gflops: float
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def machine_info(threads: int) -> dict[str, Any]:
-    """CPU model, cores, load, library versions and threads, for the report."""
-    import onnxruntime
-    import torch
-
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "load_avg_1_5_15": list(os.getloadavg()),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__, "platform": platform.platform(),
-            "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
-
-
 def count_gflops(fn: Callable, example) -> float:
     """FLOPs of one call (2 per multiply-add; matmul/conv/attention) in units of 1e9.
 
@@ -97,20 +76,6 @@ def count_gflops(fn: Callable, example) -> float:
     with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
         fn(example)
     return counter.get_total_flops() / 1e9
-
-
-def torch_call(fn: Callable) -> Callable[[np.ndarray], Any]:
-    import torch
-
-    def call(batch: np.ndarray):
-        with torch.inference_mode():
-            return fn(torch.from_numpy(batch))
-    return call
-
-
-def ort_call(session) -> Callable[[np.ndarray], Any]:
-    name = session.get_inputs()[0].name
-    return lambda batch: session.run(None, {name: batch})
 
 
 def _build_models(settings: BenchSettings) -> dict[str, Any]:
@@ -153,8 +118,10 @@ def _prepare_ort(name: str, model, settings: BenchSettings, workdir: Path, data,
     """Export to ONNX (parity checked), quantize to INT8, measure FP32/INT8 decision agreement."""
     import onnx
 
+    from facetrust.export.agreement import decision_agreement, onnx_scores
+    from facetrust.export.graph import choose_mode
     from facetrust.export.onnx import export_onnx, onnx_parity
-    from facetrust.export.quantize import choose_mode, decision_agreement, onnx_scores, quantize_int8
+    from facetrust.export.quantize import quantize_int8
     from facetrust.export.runtime import make_session
     from facetrust.metrics.binary import eer
     from facetrust.predictor import preprocess_images
@@ -187,27 +154,11 @@ def _prepare_ort(name: str, model, settings: BenchSettings, workdir: Path, data,
                            "agreement_images": f"fas-sim test split ({manifest}); threshold = FP32 EER on val"})
     timed = front_info.get("timings_ms")
     front = f" (narrow front {front_info['choice']}; timed ms: {timed})" if timed else ""
-    log(f"{name}: exporter {info['exporter']}, parity {parity:.2e}, int8 {mode}{front}, "
-        f"agreement {int8_extra['int8_agreement']} on {int8_extra['agreement_samples']} fas-sim test images")
+    measured = (f"agreement {int8_extra['int8_agreement']:.2%} on {int8_extra['agreement_samples']} fas-sim test images"
+                if int8_extra["int8_agreement"] is not None else "agreement not measured")
+    log(f"{name}: exporter {info['exporter']}, parity {parity:.2e}, int8 {mode}{front}, {measured}")
     return [Runner(name, "ort-fp32", ort_call(fp32), 0, 0.0, fp32_extra),
             Runner(name, "ort-int8", ort_call(int8), 0, 0.0, int8_extra)]
-
-
-def time_round_robin(runners: list[Runner], batch: np.ndarray, rounds: int, warmup: int,
-                     progress: bool, label: str) -> list[list[float]]:
-    """Seconds per call for each runner; every round calls every runner once, in turn."""
-    from tqdm.auto import tqdm
-
-    for runner in runners:
-        for _ in range(warmup):
-            runner.call(batch)
-    times: list[list[float]] = [[] for _ in runners]
-    for _ in tqdm(range(rounds), desc=label, disable=not progress, leave=False):
-        for i, runner in enumerate(runners):
-            start = time.perf_counter()
-            runner.call(batch)
-            times[i].append(time.perf_counter() - start)
-    return times
 
 
 def _speedups(records: list[dict[str, Any]]) -> None:

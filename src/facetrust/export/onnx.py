@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import warnings
 from pathlib import Path
@@ -19,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from facetrust.checkpoint import CONFIG, _sha256
 from facetrust.errors import CheckpointError, FacetrustError
+from facetrust.export.artifacts import load_sample_images, write_export_config  # noqa: F401  (re-exported)
 from facetrust.export.runtime import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, make_session
 from facetrust.predictor import preprocess_images
 
@@ -134,66 +133,6 @@ def onnx_parity(model, onnx_path: str | os.PathLike, batch: np.ndarray, session=
     return float(max(np.abs(exported - reference).max(), np.abs(single - reference[:1]).max()))
 
 
-def load_sample_images(
-    manifest: str | os.PathLike | None, count: int, seed: int = 0, splits: tuple[str, ...] | None = None,
-    model=None,
-) -> tuple[list[np.ndarray], str]:
-    """``count`` RGB images from a manifest (spread over labels and domains; bad files skipped and
-    named on stderr), or seeded random images when ``manifest`` is None. Returns (images, source).
-
-    With ``model``, the images are made into what it takes: a model of k stacked crops (input
-    channels 3k) gets ``crop_for_model(image, None, its crop)`` per image."""
-    if model is not None:
-        from facetrust.faces.crop import checkpoint_crop, face_images_as_inputs
-
-        images, source = load_sample_images(manifest, count, seed, splits)
-        channels = int(model.preprocess["input_size"][0])
-        if channels == 3:
-            return images, source
-        crop = checkpoint_crop(getattr(model, "checkpoint_config", None) or {}, model.preprocess)
-        return face_images_as_inputs(images, crop, channels), f"{source} (stacked crops, box=None)"
-    if manifest is None:
-        rng = np.random.default_rng(seed)
-        return [rng.integers(0, 256, size=(96, 96, 3), dtype=np.uint8) for _ in range(count)], "random"
-    import sys
-
-    from facetrust.data import read_image, read_manifest
-
-    df = read_manifest(manifest)
-    if splits:
-        chosen = df[df["split"].isin(splits)]
-        df = chosen if len(chosen) else df
-    df = df.sample(frac=1.0, random_state=seed)  # shuffle so labels, domains and species mix
-    images = []
-    for path in df["abs_path"]:
-        if len(images) >= count:
-            break
-        try:
-            images.append(read_image(path))
-        except FacetrustError as err:
-            print(f"skipped {path}: {err}", file=sys.stderr)
-    if not images:
-        raise FacetrustError(f"{manifest}: no readable image; check the manifest's paths")
-    return images, str(manifest)
-
-
-def write_export_config(
-    folder: Path, checkpoint_config: dict[str, Any], export_info: dict[str, Any], onnx_file: str = ONNX_FILE
-) -> Path:
-    """``config.json`` of an exported folder: the checkpoint's config, ``export`` info, file hashes."""
-    import onnxruntime
-    import torch
-
-    from facetrust import atomic
-
-    model_path = folder / onnx_file
-    config = {key: value for key, value in checkpoint_config.items() if key != "files"}
-    config["export"] = {**export_info, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
-    config["files"] = {onnx_file: {"bytes": model_path.stat().st_size, "sha256": _sha256(model_path)}}
-    atomic.write_text(folder / CONFIG, json.dumps(config, indent=2, allow_nan=False) + "\n")
-    return folder / CONFIG
-
-
 def export_checkpoint(
     checkpoint: str | os.PathLike,
     out: str | os.PathLike,
@@ -210,11 +149,19 @@ def export_checkpoint(
     parity_samples: int = 8,
     calib_samples: int = 64,
     agreement_samples: int = 256,
+    precision: str | None = None,
+    threads: int | None = None,
+    timer=None,
     log=print,
 ) -> dict[str, Any]:
     """Export a checkpoint folder to ``out`` (``model.onnx`` + ``config.json``); with ``int8`` also
     ``out/int8``. Parity with PyTorch is checked on images from ``calib`` (or random ones); an FP32
-    difference above ``tolerance`` raises ``ExportError``. Returns the export summary."""
+    difference above ``tolerance`` raises ``ExportError``. Returns the export summary.
+
+    ``precision`` ("auto", "fp32", "int8"; None = the ``int8`` flag's behaviour) makes ``out`` the
+    shipped model chosen by ``facetrust.export.precision.ship_precision``: INT8 only when it is faster
+    here (``threads``; ``timer`` injects timings in tests) and flips no more val decisions than FP32
+    under pixel noise."""
     from facetrust.atomic import atomic_path
     from facetrust.checkpoint import load_model
 
@@ -247,12 +194,16 @@ def export_checkpoint(
     }
     write_export_config(out, checkpoint_config, export_info)
     summary: dict[str, Any] = {"fp32": {"folder": str(out), **export_info}}
-    if int8:
-        from facetrust.export.quantize import export_int8
+    int8_options = {"mode": int8_mode, "front": int8_front, "reduce_range": int8_reduce_range,
+                    "agreement_target": int8_agreement, "calib_samples": calib_samples,
+                    "agreement_samples": agreement_samples}
+    if precision is not None:  # quantize, choose by measurement, write the shipped folder
+        from facetrust.export.precision import ship_precision
 
-        summary["int8"] = export_int8(
-            model, out, checkpoint_config, export_info, calib=calib, mode=int8_mode, front=int8_front,
-            reduce_range=int8_reduce_range, agreement_target=int8_agreement,
-            calib_samples=calib_samples, agreement_samples=agreement_samples, log=log,
-        )
+        return ship_precision(model, out, checkpoint_config, export_info, summary, precision=precision, calib=calib,
+                              int8_options=int8_options, threads=threads, timer=timer, log=log)
+    if int8:
+        from facetrust.export.precision import export_int8
+
+        summary["int8"] = export_int8(model, out, checkpoint_config, export_info, calib=calib, log=log, **int8_options)
     return summary
