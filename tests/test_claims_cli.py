@@ -206,3 +206,16 @@ def test_captioner_plugin_absent(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(PluginMissing, match=r"pip install 'facetrust\[captioner\]'"):
         load_captioner(tmp_path)
+
+
+def test_served_claims_model_for_facetrust_serve(tiny_clip, images):
+    from facetrust.claims.serving import default_calibration_path, load_claims_model
+    from facetrust.data import read_image
+
+    served = load_claims_model(tiny_clip)
+    assert served.name == str(tiny_clip)
+    out = served.verify(read_image(images[2]), ["The background is green", ""])
+    assert [c["text"] for c in out] == ["The background is green", ""] and out[1]["error"]
+    json.dumps(out)  # what the service returns as JSON
+    assert default_calibration_path(tiny_clip) == tiny_clip.with_name("clip.claims_calibration.json")
+    assert default_calibration_path("ViT-B-16") is None
