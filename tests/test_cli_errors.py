@@ -168,3 +168,25 @@ def test_the_real_executable_prints_no_traceback(files):
     assert run.returncode == 2 and "no CUDA GPU" in run.stderr and "Traceback" not in run.stderr
     run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 2 and "usage: facetrust" in run.stderr
+
+
+def test_eval_states_its_split_and_never_overwrites(files, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    header = "path,label,domain,split,video_id,subject_id,attack_type\n"
+    rows = [f"{files / 'face.png'},{label},{domain},{split},v{i},s{i},{'none' if label else 'print'}"
+            for i, (label, domain, split) in enumerate([(1, "a", "test"), (0, "a", "test"), (1, "a", "train"),
+                                                        (0, "a", "train"), (1, "b", "test"), (0, "b", "val")])]
+    (tmp_path / "m.csv").write_text(header + "\n".join(rows) + "\n")
+    argv = ["eval", str(files / "ckpt"), "m.csv", "--threshold", "fixed:0.5", "--bootstrap", "0", "--no-figures",
+            "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "evaluated 3 images of" in out and "split test" in out  # no --domain: the test rows
+    assert "split `test` (3 images)" in (tmp_path / "eval-ckpt-test" / "report.md").read_text()
+    assert main(argv) == 2
+    assert "eval-ckpt-test already exists; pass --force" in capsys.readouterr().err
+    assert main(argv + ["--force"]) == 0
+    capsys.readouterr()
+    # --domain a: every row of the held-out domain, as the training summary scores a fold
+    assert main(argv + ["--domain", "a"]) == 0
+    assert "evaluated 4 images" in capsys.readouterr().out and (tmp_path / "eval-ckpt-a").is_dir()

@@ -146,7 +146,7 @@ def test_domain_filter_takes_validation_from_the_other_domains(workspace, capsys
      (["--threshold", "median"], "unknown threshold strategy"),
      (["--val", "nosuch.csv"], "manifest not found"),
      (["--split", "dev"], "no rows with split 'dev'"),
-     (["--domain", "mars"], "no test rows for domain(s) ['mars']")],
+     (["--domain", "mars"], "no rows for domain(s) ['mars']")],
 )
 def test_user_errors_exit_2_with_a_message(workspace, capsys, argv, message):
     root, ckpt, _ = workspace

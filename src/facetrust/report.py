@@ -75,7 +75,9 @@ def result_markdown(result: EvaluationResult, figures: dict[str, str] | None = N
         lines += [f"Threshold chosen on validation data of domain(s) `{result.extra['validation_domain']}`; "
                   f"tested on `{result.domain}`.", ""]
     if result.extra.get("checkpoint"):
-        lines += [f"Checkpoint `{result.extra['checkpoint']}`, manifest `{result.extra.get('manifest', '')}`.", ""]
+        lines += [f"Checkpoint `{result.extra['checkpoint']}`, manifest `{result.extra.get('manifest', '')}`"
+                  + (f", split `{result.extra['split']}` ({result.extra['rows']} images)" if "rows" in result.extra else "")
+                  + ".", ""]
     positive, negative = _class_words(task)
     lines += [f"| level | threshold | chosen on | samples ({positive} / {negative}) | videos |", "|---|---|---|---|---|"]
     for level in levels:

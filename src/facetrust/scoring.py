@@ -69,7 +69,7 @@ def evaluate_checkpoint(
     manifest: str | os.PathLike,
     strategy: str | None = None,
     val: str | os.PathLike | None = None,
-    split: str | None = "test",
+    split: str | None = "auto",
     domains: list[str] | None = None,
     batch_size: int = 32,
     n_bootstrap: int = 1000,
@@ -78,6 +78,9 @@ def evaluate_checkpoint(
     progress: bool = True,
 ) -> EvaluationResult:
     """Evaluate a checkpoint on a manifest's ``split`` rows.
+
+    ``split="auto"`` scores what training's summary scores: every row of the ``domains`` (a held-out
+    target domain is unseen in all its splits) or, without ``domains``, the 'test' rows.
 
     ``val`` is a validation manifest (its 'val' rows when it has any, else all rows) or a split name
     of ``manifest`` (e.g. 'val'). The strategy defaults to ``eer@val`` with validation data and to the
@@ -91,11 +94,14 @@ def evaluate_checkpoint(
 
     predictor = facetrust.load(checkpoint, device=device)
     table = read_manifest(manifest)
+    if split == "auto":  # as training scores a fold: all of a held-out target domain, else the test split
+        split = "all" if domains else "test"
     test_rows = select_rows(table, split, str(manifest))
     if domains:
         unknown = sorted(set(domains) - set(test_rows["domain"]))
         if unknown:
-            raise DataError(f"{manifest}: no {split} rows for domain(s) {unknown}; domains present: "
+            what = "rows" if split in (None, "all") else f"{split} rows"
+            raise DataError(f"{manifest}: no {what} for domain(s) {unknown}; domains present: "
                             f"{sorted(test_rows['domain'].unique().tolist())}")
         test_rows = test_rows[test_rows["domain"].isin(domains)]
     val_rows = None
@@ -110,7 +116,7 @@ def evaluate_checkpoint(
     from facetrust.tasks.names import task_of
 
     extra: dict[str, Any] = {"checkpoint": str(checkpoint), "task": task_of(getattr(predictor, "config", {})),
-                             "manifest": str(manifest), "split": split or "all",
+                             "manifest": str(manifest), "split": split or "all", "rows": int(len(test_rows)),
                              "domains": sorted(test_rows["domain"].unique().tolist())}
     threshold = None
     if strategy is None:

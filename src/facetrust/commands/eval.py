@@ -19,10 +19,15 @@ def register(subparsers) -> None:
                    "else the checkpoint's stored threshold)")
     p.add_argument("--val", metavar="MANIFEST_OR_SPLIT", default=None,
                    help="validation data: a manifest (its 'val' rows if any) or a split of MANIFEST, e.g. val")
-    p.add_argument("--split", default="test", help="rows of MANIFEST to evaluate: train|val|test|all (default test)")
+    p.add_argument("--split", default="auto",
+                   help="rows of MANIFEST to evaluate: train|val|test|all, or auto (default): with --domain every "
+                   "row of those held-out domains, as train/distill summaries score a fold; else the test rows")
     p.add_argument("--domain", default=None, metavar="D[,D...]",
                    help="evaluate only these target domains; --val SPLIT then uses the other (source) domains")
-    p.add_argument("--out", metavar="DIR", default=None, help="report folder (default eval-<CKPT name>)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="report folder (default eval-<CKPT's run folders>-<domains or split>, e.g. "
+                   "eval-demo_mobilenet-kiosk+phone+webcam-cctv-seed0-cctv); never overwritten without --force")
+    p.add_argument("--force", action="store_true", help="overwrite the report folder if it exists")
     p.add_argument("--batch-size", type=int, default=32, help="images scored at once (default 32)")
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (0 = none)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -32,23 +37,49 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def default_out(checkpoint: str, domains: list[str] | None, split: str) -> str:
+    """``eval-<run>-<what>``: the checkpoint folder's name, preceded by its parents' names while the
+    name so far is a generic one (checkpoint, seedN, a fold such as kiosk+phone-cctv), so that two
+    runs' checkpoints do not share a report folder."""
+    import re
+    from pathlib import Path
+
+    def generic(name: str) -> bool:
+        return name == "checkpoint" or bool(re.fullmatch(r"seed\d+", name)) or "+" in name
+
+    parts = list(Path(checkpoint).resolve().parts[1:])
+    keep = [parts.pop()] if parts else ["checkpoint"]
+    while parts and generic(keep[0]) and len(keep) < 4:
+        keep.insert(0, parts.pop())
+    keep = [k for k in keep if k != "checkpoint"] or ["checkpoint"]
+    what = "+".join(domains) if domains else ("test" if split == "auto" else split)
+    return "eval-" + "-".join(keep + [what])
+
+
 def run(args) -> int:
     from pathlib import Path
 
+    from facetrust.errors import ConfigError
     from facetrust.report import write_report
     from facetrust.scoring import evaluate_checkpoint, write_scores
 
+    domains = [d.strip() for d in args.domain.split(",") if d.strip()] if args.domain else None
+    out = Path(args.out or default_out(args.checkpoint, domains, args.split))
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise ConfigError(f"{out} already exists; pass --force to overwrite it or --out DIR for another folder")
     result = evaluate_checkpoint(
         args.checkpoint, args.manifest, strategy=args.threshold, val=args.val, split=args.split,
-        domains=[d.strip() for d in args.domain.split(",") if d.strip()] if args.domain else None,
+        domains=domains,
         batch_size=args.batch_size, n_bootstrap=args.bootstrap, seed=args.seed, device=args.device,
         progress=not args.quiet,
     )
-    out = Path(args.out or f"eval-{Path(args.checkpoint).resolve().name}")
     paths = write_report(result, out, figures=not args.no_figures)
     write_scores(result, out / "scores.csv")
     if not result.honest:
         print(f"WARNING: {result.to_dict()['warning']}")
+    extra = result.extra
+    print(f"evaluated {extra['rows']} images of {extra['manifest']}: split {extra['split']}, "
+          f"domain(s) {', '.join(extra['domains'])}")
     print(f"threshold strategy: {result.strategy}")
     for level, res in result.levels.items():
         m = res.metrics
