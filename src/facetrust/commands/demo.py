@@ -12,7 +12,9 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"), help="where to train")
     p.add_argument("--clip-pretrain", action="store_true",
                    help="pretrain clip-tiny on the captioned corpus first; the FLIP teacher starts from it")
-    p.set_defaults(func=run)
+    from facetrust.console import add_output_flags  # standard library only
+
+    add_output_flags(p, run)  # --quiet / --verbose
 
 
 def run(args) -> int:

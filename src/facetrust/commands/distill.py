@@ -14,7 +14,9 @@ def register(subparsers) -> None:
     p.add_argument("--compare", action="store_true",
                    help="compare no KD, every method and a combination on every fold (slow); CONFIG unused")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds for --compare")
-    p.set_defaults(func=run)
+    from facetrust.console import add_output_flags  # standard library only
+
+    add_output_flags(p, run)  # --quiet / --verbose
 
 
 def run(args) -> int:

@@ -44,7 +44,9 @@ def register(subparsers) -> None:
     p.add_argument("--tolerance", type=float, default=1e-4, help="max |logit difference| for FP32 (1e-4)")
     p.add_argument("--calib-samples", type=int, default=64, help="calibration images for static INT8")
     p.add_argument("--agreement-samples", type=int, default=256, help="held-out images for INT8 agreement")
-    p.set_defaults(func=run)
+    from facetrust.console import add_output_flags  # standard library only
+
+    add_output_flags(p, run)  # --quiet / --verbose
 
 
 def run(args) -> int:

@@ -15,7 +15,9 @@ def register(subparsers) -> None:
                    help="override a config value, e.g. --set train.lr=1e-4 (repeatable)")
     p.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2 (overrides the config's seeds)")
     p.add_argument("--out", help="output folder (overrides the config's out)")
-    p.set_defaults(func=run)
+    from facetrust.console import add_output_flags  # standard library only
+
+    add_output_flags(p, run)  # --quiet / --verbose
 
 
 def _seeds(text: str) -> list[int]:

@@ -184,13 +184,17 @@ def build_trainer(config, run_dir: Path) -> pl.Trainer:
     """The Lightning trainer of a training or distillation run: ``train.iterations`` steps, validation
     on source data every ``train.val_every`` steps, no Lightning checkpoints or loggers (the best
     state is kept in memory and saved as safetensors)."""
+    from facetrust.console import progress_enabled, silence_known_noise
+
+    silence_known_noise()  # Lightning's litlogger tip, the LeafSpec deprecation (unless --verbose)
     tc = config.trainer
     return pl.Trainer(
         max_steps=config.train.iterations, max_epochs=1, accelerator=tc.accelerator, devices=tc.devices,
         num_nodes=tc.num_nodes, strategy=tc.strategy, precision=tc.precision,
         val_check_interval=min(config.train.val_every, config.train.iterations), check_val_every_n_epoch=None,
         num_sanity_val_steps=0, enable_checkpointing=False, logger=False, use_distributed_sampler=False,
-        enable_progress_bar=tc.progress_bar, enable_model_summary=False, default_root_dir=str(run_dir),
+        enable_progress_bar=tc.progress_bar and progress_enabled(),  # bars on a terminal only
+        enable_model_summary=False, default_root_dir=str(run_dir),
     )
 
 
@@ -333,6 +337,7 @@ def run_protocol_sweep(config, run_one, out: str | None, title: str, extra: dict
     training or distillation config; write the resolved config, per-run results and a mean ± std
     summary (``summary.json``, ``summary.md``) and return the summary."""
     from facetrust.config import dump_config
+    from facetrust.console import start_log
     from facetrust.data import read_manifest
     from facetrust.evaluate import aggregate_seeds
 
@@ -341,6 +346,8 @@ def run_protocol_sweep(config, run_one, out: str | None, title: str, extra: dict
     config = copy.deepcopy(config)
     out_dir = Path(out or config.out)
     config.out = str(out_dir)
+    if is_global_zero():
+        start_log(out_dir)  # everything printed and logged, in out/facetrust.log
     dump_config(config, out_dir)
     df = read_manifest(manifest_for(config, out_dir))
     runs: dict[str, list[dict[str, Any]]] = {}
