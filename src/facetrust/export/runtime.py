@@ -29,6 +29,7 @@ def session_options(threads: int | None = None):
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only: no [W:onnxruntime ... Removing initializer] lines
     if threads:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
