@@ -21,6 +21,7 @@ from facetrust.demo.claims_step import step_claims
 from facetrust.demo.clip_step import is_stale as clip_is_stale
 from facetrust.demo.clip_step import step_clip
 from facetrust.demo.deepfake_step import step_deepfake
+from facetrust.demo.face_step import step_face
 
 TARGET = "cctv"  # the held-out capture domain of the demo's fold
 STUDENT = "mobilenetv3_small_100"
@@ -303,6 +304,7 @@ STEPS: list[tuple[str, str, Callable[[Context], dict[str, Any]]]] = [
     ("explain", "explain live, print and replay samples", step_explain),
     ("deepfake", "deepfake detection: tiny teacher -> ResNet8 (KD), metrics, a heatmap", step_deepfake),
     ("claims", "verify true and false claims about held-out images with CLIP, with heatmaps", step_claims),
+    ("face", "face recognition: tiny iResNet + ArcFace, LFW protocol, enroll -> identify, dlib-resnet", step_face),
 ]
 
 

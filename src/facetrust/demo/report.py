@@ -188,6 +188,11 @@ def build_report(results: dict[str, Any], timings: dict[str, float], settings: A
 
         sections.append(deepfake_section(results["deepfake"]))
 
+    if "face" in results:  # the third trust question: whose face (demo/face_step.py)
+        from facetrust.demo.face_step import face_section
+
+        sections.append(face_section(results["face"]))
+
     if "claims" in results:  # claim verification (demo/claims_step.py)
         from facetrust.demo.claims_step import claims_section
 
