@@ -190,3 +190,18 @@ def test_eval_states_its_split_and_never_overwrites(files, capsys, monkeypatch, 
     # --domain a: every row of the held-out domain, as the training summary scores a fold
     assert main(argv + ["--domain", "a"]) == 0
     assert "evaluated 4 images" in capsys.readouterr().out and (tmp_path / "eval-ckpt-a").is_dir()
+
+
+def test_configs_by_name_from_any_folder_and_env_overrides(monkeypatch, tmp_path):
+    from facetrust.config import load_config
+    from facetrust.errors import ConfigError
+    from facetrust.tasks import read_task
+    from facetrust.tasks.fas_config import FasExperiment
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FACETRUST_SET", "train.iterations=3; protocol.targets=cctv")
+    config = load_config("demo/flip_it_tiny", FasExperiment, ["train.val_every=1"])
+    assert (config.name, config.train.iterations, config.train.val_every) == ("flip_it_tiny", 3, 1)
+    assert config.protocol.targets == ["cctv"] and read_task("demo/flip_it_tiny.yaml") == "fas"
+    with pytest.raises(ConfigError, match=r"config file demo/nope does not exist \(config names are also looked up in: .*configs"):
+        load_config("demo/nope", FasExperiment)

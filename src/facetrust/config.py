@@ -183,16 +183,14 @@ def load_config(path: str | os.PathLike, cls: type[T], overrides: list[str] | No
     """Read a YAML experiment file, apply ``--set`` overrides and validate it against ``cls``."""
     import yaml
 
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"config file {file} does not exist")
+    file = resolve_config(path)
     try:
         data = safe_load_yaml(file.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{file} is not valid YAML: {err}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: the top level must be a mapping of keys to values")
-    overrides = list(overrides or [])
+    overrides = env_overrides() + list(overrides or [])
     try:
         return from_dict(cls, apply_overrides(data, overrides), str(file))
     except ConfigError as err:
@@ -200,6 +198,39 @@ def load_config(path: str | os.PathLike, cls: type[T], overrides: list[str] | No
         if blamed is None:
             raise
         raise ConfigError(blamed) from None
+
+
+# Where ``facetrust train NAME`` looks for NAME when it is not a file: the repository's configs/
+# folder (``make install`` installs facetrust in editable mode), or the folder $FACETRUST_CONFIGS names.
+CONFIGS_ENV = "FACETRUST_CONFIGS"
+OVERRIDES_ENV = "FACETRUST_SET"
+
+
+def config_dirs() -> list[Path]:
+    """Folders searched for a config given by name (e.g. ``demo/flip_it_tiny``)."""
+    dirs = [Path(p) for p in os.environ.get(CONFIGS_ENV, "").split(os.pathsep) if p]
+    repo = Path(__file__).resolve().parents[2] / "configs"
+    return dirs + ([repo] if repo.is_dir() else [])
+
+
+def resolve_config(path: str | os.PathLike) -> Path:
+    """``path`` if it is a file, else ``NAME`` or ``NAME.yaml`` under ``config_dirs()``; ConfigError if none."""
+    file = Path(path)
+    if file.is_file():
+        return file
+    if not file.is_absolute():
+        for folder in config_dirs():
+            for candidate in (folder / file, folder / f"{file}.yaml"):
+                if candidate.is_file():
+                    return candidate
+    searched = ", ".join(str(d) for d in config_dirs()) or f"none (set ${CONFIGS_ENV})"
+    raise ConfigError(f"config file {file} does not exist (config names are also looked up in: {searched})")
+
+
+def env_overrides() -> list[str]:
+    """``$FACETRUST_SET``: ``;``-separated KEY=VALUE overrides applied before the command's ``--set``
+    (e.g. ``train.iterations=5;protocol.targets=cctv`` to make every run tiny)."""
+    return [item.strip() for item in os.environ.get(OVERRIDES_ENV, "").split(";") if item.strip()]
 
 
 def _blame_override(cls: type, data: dict, overrides: list[str], source: str, message: str) -> str | None:

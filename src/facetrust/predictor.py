@@ -87,8 +87,15 @@ class Predictor:
     def logits(self, batch: np.ndarray) -> np.ndarray:  # (B, C, H, W) -> (B, 2)
         raise NotImplementedError
 
-    def scores(self, images: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
-        """P(bona fide) for RGB uint8 images."""
+    def scores(self, images: list[np.ndarray | str | os.PathLike], batch_size: int = 32) -> np.ndarray:
+        """P(bona fide) for RGB uint8 images, or image files (read upright with ``read_image``).
+
+        Each image is scored whole, as a face crop: for photos with a face somewhere in them use
+        ``facetrust.pipeline.analyze_image`` (detect, crop as trained, score each face)."""
+        if any(isinstance(image, (str, os.PathLike)) for image in images):
+            from facetrust.data.io import read_image
+
+            images = [read_image(image) if isinstance(image, (str, os.PathLike)) else image for image in images]
         out = []
         for start in range(0, len(images), batch_size):
             batch = preprocess_images(images[start : start + batch_size], self.preprocess)

@@ -59,7 +59,7 @@ def list_methods() -> list[str]:
 
 
 def explain(
-    model: nn.Module,
+    model: nn.Module | Any,
     image: torch.Tensor | np.ndarray,
     method: str,
     target: Any = None,
@@ -68,12 +68,20 @@ def explain(
 ) -> np.ndarray:
     """Heatmap (H, W) float32 in [0, 1] of why ``model`` scored ``image`` as it did.
 
+    ``model`` is a PyTorch model or what ``facetrust.load(CHECKPOINT)`` returns (its ``.model``).
     ``image`` is a preprocessed (1, C, H, W) tensor (the map has its H x W) or an RGB uint8 array
     (preprocessed with ``model.preprocess``; the map is resized back to the array's size). ``options``
     go to the method (``layer=`` a module name for CAMs, ``head_fusion=`` for rollout, ``start_layer=``
     for clip-relevance, ``tokenizer=`` for a prompt on a bare open_clip model).
     """
     explainer = EXPLAINERS.get(method)
+    if not isinstance(model, nn.Module):  # a predictor from facetrust.load(): its PyTorch model
+        torch_model = getattr(model, "model", None)
+        if not isinstance(torch_model, nn.Module):
+            raise TypeError(f"explain needs a PyTorch model or a facetrust.load() predictor of a checkpoint "
+                            f"folder, not {type(model).__name__} (an exported ONNX folder has no gradients: "
+                            "explain its source checkpoint)")
+        model = torch_model
     x, original_hw = as_input_tensor(model, image)
     device = next(model.parameters()).device
     x = x.to(device)

@@ -16,7 +16,6 @@ TASKS: dict[str, str] = {
     "deepfake": "facetrust.tasks.binary",
     "clip": "facetrust.tasks.clip",
     "face": "facetrust.tasks.face",
-    "face": "facetrust.tasks.face",
 }
 
 
@@ -33,19 +32,17 @@ def read_task(path, overrides: list[str] | None = None) -> str:
     """The ``task`` key of an experiment YAML (after ``--set task=...``), ``fas`` when absent."""
     from pathlib import Path
 
-    from facetrust.config import apply_overrides, safe_load_yaml
+    from facetrust.config import apply_overrides, env_overrides, resolve_config, safe_load_yaml
     from facetrust.errors import ConfigError
 
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"config file {file} does not exist")
+    file = Path(resolve_config(path))  # a file, or a name such as demo/flip_it_tiny
     try:
         data = safe_load_yaml(file.read_text()) or {}
     except Exception as err:  # noqa: BLE001 - load_config reports YAML errors with details
         raise ConfigError(f"{file} is not valid YAML: {err}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: the top level must be a mapping of keys to values")
-    task = apply_overrides(data, overrides or []).get("task", "fas")
+    task = apply_overrides(data, env_overrides() + list(overrides or [])).get("task", "fas")
     if not isinstance(task, str):
         raise ConfigError(f"{file}: task = {task!r} must be a string, e.g. fas or deepfake")
     return task
