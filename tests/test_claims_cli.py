@@ -149,6 +149,8 @@ def test_object_regions_through_the_plugin_interface(tiny_clip, images):
     assert [r["kind"] for r in result.regions] == ["image", "object"] and result.regions[1]["label"] == "car"
     assert result.region["index"] in (0, 1)
     assert [r["kind"] for r in other.regions] == ["image"]  # no object named: the whole image only
+    (face,) = verifier.verify(read_image(images[0]), ["The person wears glasses"])
+    assert "no face detector is set" in face.error and face.decision is None
 
 
 def _tiny_captioner(folder):

@@ -131,7 +131,8 @@ class ClaimVerifier:
             chosen = claim.scope if claim.scope != "auto" else scope
             scopes.append(claim_scope(claim.text, self.attributes) if chosen == "auto" else chosen)
         regions = [Region("image", None)]
-        if any(s == "face" for (_, c, _), s in zip(items, scopes, strict=True) if c.text):
+        wants_faces = any(s == "face" for (_, c, _), s in zip(items, scopes, strict=True) if c.text)
+        if wants_faces and self._face_detector is not None:
             regions += find_faces(self.face_detector, image, self.min_face)
         if self.object_detector is not None:
             regions += list(self.object_detector.detect(image))
@@ -147,7 +148,8 @@ class ClaimVerifier:
                 continue
             candidates = self._candidates(regions, claim.text, claim_scope_)
             if not candidates:
-                result.error = (f"the claim {claim.text!r} is about a face, but no face was found in {source} "
+                found = "no face was found" if self._face_detector is not None else "no face detector is set"
+                result.error = (f"the claim {claim.text!r} is about a face, but {found} in {source} "
                                 "(use --region image to score it on the whole image)")
                 results.append(result)
                 continue
