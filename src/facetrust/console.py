@@ -68,8 +68,11 @@ def setup_output(args=None, level: str | None = None) -> str:
         level = "quiet" if getattr(args, "quiet", False) else "verbose" if getattr(args, "verbose", False) else "normal"
     _state["level"] = level
     os.environ["FACETRUST_OUTPUT"] = level  # DDP ranks started by Lightning re-read it
-    logging.basicConfig(level={"quiet": logging.WARNING, "normal": logging.INFO, "verbose": logging.DEBUG}[level],
-                        format="%(message)s")
+    if level == "verbose":
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    elif level == "quiet":
+        for name in ("lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     if level != "verbose":
         silence_known_noise()
     if not progress_enabled():
@@ -107,6 +110,8 @@ def warning_filters() -> None:
     for category in (FutureWarning, DeprecationWarning):
         warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
                                 category=category)
+        warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.all_gather is deprecated",
+                                category=category)  # Lightning's all_gather under DDP
 
 
 def _importable(name: str) -> bool:
@@ -148,6 +153,15 @@ def start_log(folder: str | os.PathLike) -> Path:
     handler = logging.StreamHandler(log)
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
+    root = logging.getLogger()
+    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+               for h in root.handlers):  # warnings still reach the terminal, as without a log file
+        terminal = logging.StreamHandler(getattr(sys.stderr, "_stream", sys.stderr))
+        terminal.setLevel(logging.WARNING)
+        terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(terminal)
+    root.addHandler(handler)
+    if root.level > logging.INFO:
+        root.setLevel(logging.INFO)  # INFO records (open_clip, Lightning) go to the file only
     _state["log"] = (path, log, handler)
     return path
