@@ -50,3 +50,30 @@ def test_models_lists_every_family(capsys):
     assert "CLIP for flip_*" in capsys.readouterr().out
     assert main(["models", "nothing-like-this*"]) == 1
     assert "no model matches 'nothing-like-this*'" in capsys.readouterr().err
+
+
+def test_readme_reference_is_the_parsers():
+    from pathlib import Path
+
+    from facetrust.cli_reference import markdown, readme_block
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    assert readme_block(readme.read_text()) == markdown(), (
+        "README.md's CLI reference differs from the argparse definitions: run "
+        "`python -m facetrust.cli_reference --write README.md`")
+
+
+def test_reference_lists_every_command_and_option():
+    from facetrust.cli_reference import commands, markdown
+
+    parser = build_parser()
+    table = markdown(parser)
+    for path, sub, _ in commands(parser):
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{' '.join(path)}"))
+        for action in options(sub):
+            for flag in action.option_strings:
+                if flag.startswith("--"):
+                    assert f"`{flag}" in row, (path, flag)
+    top = {name for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+           for name in action.choices}
+    assert top <= {path[1] for path, _, _ in commands(parser)}
