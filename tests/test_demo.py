@@ -87,7 +87,8 @@ def test_quick_demo_end_to_end(tmp_path):
     assert 0.0 <= agreement <= 1.0
     from facetrust.demo.browser_check import find_chromium
 
-    if find_chromium():
-        from facetrust.demo.browser_check import check_report
+    if not find_chromium():
+        pytest.skip("no Chromium (apt-get install chromium): everything but the report's browser check passed")
+    from facetrust.demo.browser_check import check_report
 
-        assert check_report(tmp_path / "report.html").startswith("ok")
+    assert check_report(tmp_path / "report.html").startswith("ok")
