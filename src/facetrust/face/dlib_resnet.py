@@ -102,7 +102,7 @@ class DlibResnetEmbedder(Embedder):
         are first aligned with dlib's 5 points found inside the whole crop."""
         import cv2
 
-        out = []
+        chips = []
         for face in faces:
             face = np.ascontiguousarray(face)
             if face.shape[:2] != (CHIP_SIZE, CHIP_SIZE):
@@ -111,7 +111,14 @@ class DlibResnetEmbedder(Embedder):
                 h, w = face.shape[:2]
                 shape = self.shape_predictor(face, self.dlib.rectangle(0, 0, w - 1, h - 1))
                 face = np.asarray(self.dlib.get_face_chip(face, shape, size=CHIP_SIZE, padding=0.25))
-            flipped = np.ascontiguousarray(face[:, ::-1])
-            out.append(np.asarray(self.recogniser.compute_face_descriptor(face))
-                       + np.asarray(self.recogniser.compute_face_descriptor(flipped)))
-        return normalise(np.stack(out)) if out else np.empty((0, 128), np.float32)
+            chips.append(face)
+        if not chips:
+            return np.empty((0, 128), np.float32)
+        out = []
+        for start in range(0, len(chips), batch_size):
+            batch = chips[start : start + batch_size]
+            flipped = [np.ascontiguousarray(c[:, ::-1]) for c in batch]
+            plain = np.asarray(self.recogniser.compute_face_descriptor(batch))  # dlib batches the network
+            mirror = np.asarray(self.recogniser.compute_face_descriptor(flipped))
+            out.append(plain + mirror)
+        return normalise(np.concatenate(out))

@@ -49,9 +49,11 @@ class FaceDistillModule(FaceModule):
 
 def teacher_embeddings(embedder, data: FaceData) -> tuple[np.ndarray, np.ndarray]:
     """(N, D) normalised teacher embeddings of the training images and of their mirror images."""
-    images = [data.images.get(p) for p in data.train_paths]
-    return (embedder.embed_aligned(images),
-            embedder.embed_aligned([np.ascontiguousarray(im[:, ::-1]) for im in images]))
+    # The flip-fused embedding e(x) + e(mirror x) is the same for an image and its mirror image (up to
+    # the teacher's alignment of the mirrored crop), so one pass serves both; they are kept apart so a
+    # teacher without the flip rule could fill them differently.
+    plain = embedder.embed_aligned([data.images.get(p) for p in data.train_paths])
+    return plain, plain
 
 
 def decision_agreement(student_embed, teacher_embed, data: FaceData, folds: int) -> dict[str, Any]:
