@@ -140,6 +140,7 @@ def test_enroll_without_any_face_fails_clearly(run, tmp_path, capsys):
     assert not (tmp_path / "g").exists()
 
 
+@pytest.mark.slow
 def test_distill_student_from_checkpoint_teacher(run, tmp_path):
     out = tmp_path / "distill"
     args = ["distill", str(CONFIG), "--out", str(out), *FAST,
