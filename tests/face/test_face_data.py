@@ -128,3 +128,26 @@ def test_paper_sizes():
     bn = sum(p.numel() for mod in mobile.modules() if isinstance(mod, torch.nn.BatchNorm2d) for p in mod.parameters())
     assert count(mobile) - bn < 1.0e6  # the paper's 0.99M (BN folds into the convs)
     assert create_model("mobilefacenet", input_size=112)(torch.randn(2, 3, 112, 112)).shape == (2, 128)
+
+
+def test_gallery_means_identify_and_corruption(tmp_path):
+    from facetrust.face.gallery import Gallery
+
+    rng = np.random.default_rng(0)
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
+    a, b = unit(rng.normal(size=(3, 8))), unit(rng.normal(size=(2, 8)))
+    gallery = Gallery("m", "hash", 8)
+    gallery.add("a", a[:2])
+    gallery.add("b", b)
+    gallery.add("a", a[2:])  # a later enrolment updates the mean
+    gallery.save(tmp_path)
+    loaded = Gallery.load(tmp_path)
+    assert loaded.names == ["a", "b"] and loaded.counts == [3, 2]
+    np.testing.assert_allclose(loaded.means()[0], unit(a.sum(0)), atol=1e-6)
+    match = loaded.identify(a[0], threshold=-1.0)
+    expected = max(("a", "b"), key=lambda n: float(unit({"a": a, "b": b}[n].sum(0)) @ a[0]))
+    assert match["identity"] == expected
+    assert loaded.identify(a[0], threshold=1.01)["identity"] == "unknown"
+    (tmp_path / "gallery.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(DataError, match="corrupted"):
+        Gallery.load(tmp_path)

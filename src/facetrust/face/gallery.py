@@ -43,7 +43,7 @@ class Gallery:
         try:
             index = json.loads(index_path.read_text())
             tensors = load_file(str(folder / TENSORS))
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError, Exception) as err:
+        except Exception as err:  # noqa: BLE001 - JSON, safetensors and OS errors alike mean a damaged gallery
             raise DataError(f"{folder}: the gallery files are corrupted ({err})") from err
         if index.get("format") != FORMAT:
             raise DataError(f"{index_path} is not a facetrust gallery index")
