@@ -169,9 +169,17 @@ def test_config_errors_name_the_problem(setup, changes, message):
 def test_distill_writes_a_calibrated_checkpoint(setup, tmp_path):
     from facetrust.tasks.distill import distill
 
+    import hashlib
+
     root, manifest = setup
+
+    def teacher_files() -> dict[str, str]:  # the teacher on disk, byte for byte
+        return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted((root / "teacher").iterdir())}
+
+    before = teacher_files()
     result = distill(_config(root, manifest, losses={"ce": 1.0, "kd_kl": 1.0, "afd": 1.0}), out=str(tmp_path))
     (record,) = result["runs"]["phone+webcam-kiosk"]
+    assert teacher_files() == before, "distillation modified the teacher checkpoint"
     assert record["teacher_unchanged"] and record["honest"]
     predictor = facetrust.load(record["checkpoint"])
     assert predictor.threshold == pytest.approx(record["levels"]["frame"]["threshold"])
