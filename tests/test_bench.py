@@ -76,6 +76,9 @@ def test_records_cover_every_model_backend_and_batch(bench_run):
         assert record["throughput_ips"] == pytest.approx(record["batch"] * 1000 / record["latency_ms_p50"], rel=1e-3)
     for key in ("cpu", "cores", "threads", "torch", "onnxruntime", "load_avg_1_5_15"):
         assert key in result["machine"]
+    threads = result["machine"]["thread_settings"]  # what the timing ran with, recorded
+    assert threads["method"] == "phased" and threads["torch_intra_op"] == 1 and threads["ort_intra_op"] == 1
+    assert result["settings"]["timing_method"] == "phased"
 
 
 def test_speedups_params_and_flops_are_consistent(bench_run):

@@ -29,6 +29,10 @@ def register(subparsers) -> None:
                    help="manifest for INT8 calibration and agreement (default: a small generated fas-sim)")
     p.add_argument("--exporter", choices=("auto", "dynamo", "torchscript"), default="torchscript",
                    help="ONNX exporter (default torchscript: same ORT speed, much faster to export)")
+    p.add_argument("--timing", choices=("phased", "interleaved"), default="phased",
+                   help="phased (default): PyTorch and ORT never run together (their thread pools slow each "
+                   "other down), models round-robin within a backend; interleaved: every runner in turn, ORT "
+                   "spinning off (the method before; for comparison). Recorded in the JSON")
     g = p.add_argument_group("per-frame pipeline (--pipeline)")
     g.add_argument("--pipeline", action="store_true",
                    help="time 640x480 frames through decode -> detect -> crop -> classify (ORT) -> decision instead")
@@ -91,7 +95,7 @@ def run_checkpoints(args) -> int:
     rounds = args.rounds or (8 if args.quick else 30)
     result = time_models(models, batch=args.batch, rounds_b1=rounds, rounds_bn=args.rounds_batch or max(2, rounds // 10),
                          threads=args.threads, exporter=args.exporter if args.exporter != "auto" else "torchscript",
-                         log=lambda message: print(message, file=sys.stderr))
+                         log=lambda message: print(message, file=sys.stderr), method=args.timing)
     markdown = time_models_markdown(result)
     print(markdown)
     if args.md:
@@ -120,7 +124,8 @@ def run(args) -> int:
 
     students = tuple(s.strip() for s in args.models.split(",") if s.strip()) if args.models else STUDENTS
     overrides = {"clip": args.clip, "students": students, "threads": args.threads, "batch": args.batch,
-                 "calib": args.calib, "exporter": args.exporter, "progress": progress_enabled()}
+                 "calib": args.calib, "exporter": args.exporter, "progress": progress_enabled(),
+                 "timing_method": args.timing}
     if args.rounds:
         overrides["rounds_b1"] = args.rounds
     if args.rounds_batch:

@@ -53,6 +53,9 @@ class BenchSettings:
     calib: str | None = None  # manifest for INT8 calibration/agreement; None: a small fas-sim is generated
     calib_samples: int = 32
     agreement_samples: int = 64  # fas-sim val images (threshold) and test images (agreement); 0: skip
+    int8_teacher: bool = True  # the ViT-B/16 teacher's dynamic INT8 (export + quantization take minutes)
+    timing_method: str = "phased"  # facetrust.export.timing: one backend at a time, or "interleaved"
+    ort_spinning: bool | None = None  # None: ORT's default (on) when phased, off when interleaved
     progress: bool = True
 
     @classmethod
@@ -129,17 +132,21 @@ def _prepare_ort(name: str, model, settings: BenchSettings, workdir: Path, data,
     manifest, images, labels = data
     fp32_path, int8_path = workdir / name / "model.onnx", workdir / name / "int8" / "model.onnx"
     info = export_onnx(model, fp32_path, exporter=settings.exporter)
-    fp32 = make_session(fp32_path, threads=settings.threads)
+    spinning = _spinning(settings)
+    fp32 = make_session(fp32_path, threads=settings.threads, spinning=spinning)
     count = max(settings.agreement_samples, 8)
     val = preprocess_images(images["val"][:count], model.preprocess)
     test = preprocess_images(images["test"][:count], model.preprocess)
     parity = onnx_parity(model, fp32_path, test[:8], session=fp32)
+    fp32_extra = {"parity_max_abs_logit_diff": parity, "exporter": info["exporter"], "opset": info["opset"],
+                  "onnx_mb": round(fp32_path.stat().st_size / 2**20, 2)}
+    if name == TEACHER and not settings.int8_teacher:
+        log(f"{name}: exporter {info['exporter']}, parity {parity:.2e}, INT8 not built (int8_teacher=False)")
+        return [Runner(name, "ort-fp32", ort_call(fp32), 0, 0.0, fp32_extra)]
     mode = choose_mode(onnx.load(str(fp32_path), load_external_data=False))
     calibration = preprocess_images(images["train"][: settings.calib_samples], model.preprocess)
     quant = quantize_int8(fp32_path, int8_path, mode=mode, calibration=calibration if mode == "static" else None)
-    int8 = make_session(int8_path, threads=settings.threads)
-    fp32_extra = {"parity_max_abs_logit_diff": parity, "exporter": info["exporter"], "opset": info["opset"],
-                  "onnx_mb": round(fp32_path.stat().st_size / 2**20, 2)}
+    int8 = make_session(int8_path, threads=settings.threads, spinning=spinning)
     front_info = quant.get("front") or {}  # static mode only
     int8_extra = {"quantization": quant["mode"], "int8_front": front_info.get("choice"),
                   "onnx_mb": round(int8_path.stat().st_size / 2**20, 2),
@@ -161,11 +168,21 @@ def _prepare_ort(name: str, model, settings: BenchSettings, workdir: Path, data,
             Runner(name, "ort-int8", ort_call(int8), 0, 0.0, int8_extra)]
 
 
+def _spinning(settings: BenchSettings) -> bool | None:
+    """ORT spinning for the settings: as asked, else off when interleaved with PyTorch, default when phased."""
+    if settings.ort_spinning is not None:
+        return settings.ort_spinning
+    return False if settings.timing_method == "interleaved" else None
+
+
 def _speedups(records: list[dict[str, Any]]) -> None:
-    """Fill ``speedup_vs_teacher``: teacher latency / model latency on the same backend and batch."""
+    """Fill ``speedup_vs_teacher``: teacher latency / model latency on the same backend and batch (INT8
+    against the teacher's FP32 ONNX when the teacher has no INT8)."""
     teacher = {(r["backend"], r["batch"]): r for r in records if r["model"] == TEACHER}
     for record in records:
         reference = teacher.get((record["backend"], record["batch"]))
+        if reference is None and record["backend"] == "ort-int8":
+            reference = teacher.get(("ort-fp32", record["batch"]))
         record["speedup_vs_teacher"] = (
             round(reference["latency_ms_p50"] / record["latency_ms_p50"], 2) if reference else None
         )
@@ -205,7 +222,10 @@ def run_benchmark(settings: BenchSettings, log=print) -> dict[str, Any]:
         records = []
         plan = ((1, settings.rounds_b1, settings.warmup), (settings.batch, settings.rounds_bn, settings.warmup_bn))
         for batch, rounds, warmup in plan:
-            times = time_round_robin(runners, inputs[batch], rounds, warmup, settings.progress, f"batch {batch}")
+            if rounds <= 0:
+                continue
+            times = time_round_robin(runners, inputs[batch], rounds, warmup, settings.progress, f"batch {batch}",
+                                     method=settings.timing_method)
             for runner, seconds in zip(runners, times, strict=True):
                 ms = np.asarray(seconds) * 1000.0
                 p50 = float(np.percentile(ms, 50))
@@ -219,6 +239,7 @@ def run_benchmark(settings: BenchSettings, log=print) -> dict[str, Any]:
     _speedups(records)
     machine["load_avg_after"] = list(os.getloadavg())
     summary = {k: v for k, v in vars(settings).items() if k != "progress"}
+    machine["thread_settings"] = thread_settings(threads, settings.timing_method, _spinning(settings) is not False)
     return {"machine": machine, "settings": {**summary, "image_size": height},
             "records": records}
 
@@ -244,7 +265,11 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"{machine['python']}; load average at start {load}; "
         f"{machine['date_utc']} UTC. Teacher: FLIP-IT on CLIP {settings['clip']} at "
         f"{settings.get('image_size', '?')} px, random weights. Rounds: {settings['rounds_b1']} at batch 1, "
-        f"{settings['rounds_bn']} at batch {batch}, interleaved round-robin.",
+        f"{settings['rounds_bn']} at batch {batch}, "
+        + ("interleaved round-robin (PyTorch and ORT alternating call by call, ORT spinning off)."
+           if settings.get("timing_method") == "interleaved" else
+           "one backend at a time (PyTorch and ORT never run together), models round-robin within a backend, "
+           "backends alternating in 3 blocks (facetrust.export.timing)."),
         "",
         "GFLOPs: matmul/conv FLOPs of one image counted by torch.utils.flop_counter.FlopCounterMode "
         "(2 FLOPs per multiply-add). (×N) = speed-up over the teacher on the same backend.",
@@ -283,11 +308,12 @@ def render_markdown(result: dict[str, Any]) -> str:
 
 def time_models(models: dict[str, Any], batch: int = 32, rounds_b1: int = 30, rounds_bn: int = 3,
                 warmup: int = 2, threads: int | None = None, exporter: str = "torchscript",
-                progress: bool = False, log=print) -> dict[str, Any]:
+                progress: bool = False, log=print, method: str = "phased") -> dict[str, Any]:
     """Any models (each at its own input size) timed side by side in one run: PyTorch eager and ONNX
     Runtime FP32 (exported here, parity logged), latency p50/p95 at batch 1 and throughput at ``batch``,
     round-robin as ``run_benchmark``; params and GFLOPs per model. The first model is the reference
-    of ``speedup_vs_first``. Returns ``{"machine", "records"}``."""
+    of ``speedup_vs_first``; ``method`` as ``facetrust.export.timing.time_round_robin``. Returns
+    ``{"machine", "records"}``, the machine with its ``thread_settings``."""
     import torch
 
     from facetrust.export.onnx import export_onnx, onnx_parity
@@ -307,7 +333,7 @@ def time_models(models: dict[str, Any], batch: int = 32, rounds_b1: int = 30, ro
             gflops = count_gflops(model, torch.from_numpy(example[:1]))
             onnx_file = Path(tmp) / name.replace("/", "_") / "model.onnx"
             info = export_onnx(model, onnx_file, exporter=exporter)
-            session = make_session(onnx_file, threads=threads)
+            session = make_session(onnx_file, threads=threads, spinning=False if method == "interleaved" else None)
             parity = onnx_parity(model, onnx_file, example, session=session)
             log(f"{name}: {params / 1e6:.3f}M params, {gflops:.3f} GFLOPs, ONNX parity {parity:.2e} ({info['exporter']})")
             for backend, call in (("torch", torch_call(model)), ("ort-fp32", ort_call(session))):
@@ -317,7 +343,8 @@ def time_models(models: dict[str, Any], batch: int = 32, rounds_b1: int = 30, ro
             inputs = {name: rng.standard_normal((size, *shape)).astype(np.float32) for name, shape in sizes.items()}
             own = [Runner(r.model, r.backend, lambda _, call=r.call, x=inputs[r.model]: call(x), r.params, r.gflops)
                    for r in runners]  # each model gets its own input; the shared batch argument is unused
-            times = time_round_robin(own, next(iter(inputs.values())), rounds, warm, progress, f"batch {size}")
+            times = time_round_robin(own, next(iter(inputs.values())), rounds, warm, progress, f"batch {size}",
+                                     method=method)
             for runner, seconds in zip(runners, times, strict=True):
                 ms = np.asarray(seconds) * 1000.0
                 p50 = float(np.percentile(ms, 50))
@@ -331,6 +358,7 @@ def time_models(models: dict[str, Any], batch: int = 32, rounds_b1: int = 30, ro
     for record in records:
         record["speedup_vs_first"] = round(reference[(record["backend"], record["batch"])] / record["latency_ms_p50"], 2)
     machine["load_avg_after"] = list(os.getloadavg())
+    machine["thread_settings"] = thread_settings(threads, method, method != "interleaved")
     return {"machine": machine, "records": records}
 
 

@@ -23,8 +23,10 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
 
 
-def session_options(threads: int | None = None):
-    """ORT session options; ``threads`` caps intra-op threads (None = ORT's default, all cores)."""
+def session_options(threads: int | None = None, spinning: bool | None = None):
+    """ORT session options; ``threads`` caps intra-op threads (None = ORT's default, all cores);
+    ``spinning=False`` stops idle intra/inter-op threads from spinning (None = ORT's default, on), for a
+    process that also runs PyTorch (``facetrust.export.timing``)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -33,16 +35,20 @@ def session_options(threads: int | None = None):
     if threads:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
+    if spinning is not None:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
     return options
 
 
-def make_session(path: str | os.PathLike, threads: int | None = None, providers: list[str] | None = None):
+def make_session(path: str | os.PathLike, threads: int | None = None, providers: list[str] | None = None,
+                 spinning: bool | None = None):
     """An ``onnxruntime.InferenceSession`` on CPU (or the given providers) for an ONNX file."""
     import onnxruntime as ort
 
     try:
         return ort.InferenceSession(
-            str(path), session_options(threads), providers=providers or ["CPUExecutionProvider"]
+            str(path), session_options(threads, spinning), providers=providers or ["CPUExecutionProvider"]
         )
     except Exception as err:  # ORT raises its own Fail/InvalidGraph/NoSuchFile types
         raise CheckpointError(f"{path}: ONNX Runtime cannot load this model: {err}") from err
