@@ -220,3 +220,42 @@ def test_cli_distills_from_yaml_with_overrides(setup, tmp_path, capsys):
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["train"]["iterations"] == 2 and saved["losses"] == {"ce": 1.0, "crd": 1.0}
     assert (tmp_path / "run" / "phone+webcam-kiosk" / "seed0" / "checkpoint" / "model.safetensors").is_file()
+
+
+def test_each_term_is_its_loss_on_the_right_tensors(setup):
+    """Wiring: every term equals its loss function on the student's and the teacher's tensors in the
+    documented order, with the YAML's options; the logit terms also against hand-written formulas."""
+    import torch.nn.functional as F
+
+    from facetrust.losses import distill as L
+
+    root, manifest = setup
+    module, teacher, student = _module(root, manifest)
+    images = torch.stack([module.train_set[i]["image"] for i in range(4)])
+    labels = torch.tensor([module.train_set[i]["label"] for i in range(4)])
+    s, t = module._student_outputs(images), module.teacher_outputs(images, torch.arange(4))
+    opts = module.config.loss_options
+    with torch.no_grad():
+        terms = module.loss_terms(s, t, labels)
+        s_txt, t_txt = student.class_text_embeddings, teacher.class_text_embeddings
+        expected = {
+            "ce": F.cross_entropy(s["logits"], labels),
+            "kd_kl": L.kd_kl(s["logits"], t["logits"], opts.temperature),
+            "kd_mse": L.kd_mse(s["logits"], t["logits"]),
+            "feature": L.feature_distill(s["embedding"], t["embedding"]),
+            "crd": L.crd(s["embedding"], s_txt, t["embedding"], t_txt, opts.crd_temperature),
+            "icl": L.icl(s["embedding"], t_txt.float(), student.logit_scale, labels),
+            "rkd_distance": L.rkd_distance(s["embedding"], t["embedding"]),
+            "rkd_angle": L.rkd_angle(s["embedding"], t["embedding"]),
+            "afd": module.afd(s["maps"], t["maps"]),
+        }
+        for name, value in expected.items():
+            assert torch.allclose(terms[name], value, rtol=1e-5, atol=1e-7), name
+        # hand-written: KL(p_teacher || p_student) at temperature T, times T^2; and the logits' MSE
+        T = opts.temperature
+        p_t, p_s = torch.softmax(t["logits"] / T, 1), torch.softmax(s["logits"] / T, 1)
+        by_hand = (p_t * (p_t.log() - p_s.log())).sum(1).mean() * T * T
+        assert torch.allclose(terms["kd_kl"], by_hand, rtol=1e-4)
+        assert not torch.allclose(terms["kd_kl"], (p_s * (p_s.log() - p_t.log())).sum(1).mean() * T * T,
+                                  rtol=1e-4)  # the direction matters, so this check can fail
+        assert torch.allclose(terms["kd_mse"], ((s["logits"] - t["logits"]) ** 2).mean(), rtol=1e-5)
