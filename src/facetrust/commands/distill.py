@@ -14,12 +14,17 @@ def register(subparsers) -> None:
     p.add_argument("--compare", action="store_true",
                    help="compare no KD, every method and a combination on every fold (slow); CONFIG unused")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds for --compare")
+    p.add_argument("--resume", action="store_true", help="skip the folds/seeds already finished in the "
+                   "output folder (same config only); a resumed run gives the same summary")
     from facetrust.console import add_output_flags  # standard library only
 
     add_output_flags(p, run)  # --quiet / --verbose
 
 
 def run(args) -> int:
+    from facetrust.resume import request_resume
+
+    request_resume(args.resume)
     import runpy
     from pathlib import Path
 

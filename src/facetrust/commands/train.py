@@ -15,6 +15,8 @@ def register(subparsers) -> None:
                    help="override a config value, e.g. --set train.lr=1e-4 (repeatable)")
     p.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2 (overrides the config's seeds)")
     p.add_argument("--out", help="output folder (overrides the config's out)")
+    p.add_argument("--resume", action="store_true", help="skip the folds/seeds already finished in the "
+                   "output folder (same config only); a resumed run gives the same summary")
     from facetrust.console import add_output_flags  # standard library only
 
     add_output_flags(p, run)  # --quiet / --verbose
@@ -33,6 +35,9 @@ def _seeds(text: str) -> list[int]:
 
 
 def run(args) -> int:
+    from facetrust.resume import request_resume
+
+    request_resume(args.resume)
     from facetrust.tasks import read_task, task_module
 
     overrides = list(args.overrides)

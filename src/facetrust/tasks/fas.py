@@ -339,6 +339,7 @@ def run_protocol_sweep(config, run_one, out: str | None, title: str, extra: dict
     from facetrust.config import dump_config
     from facetrust.console import start_log
     from facetrust.data import read_manifest
+    from facetrust.resume import check_same_config, finished_record, resume_requested
     from facetrust.evaluate import aggregate_seeds
 
     if config.trainer.num_threads > 0:
@@ -348,12 +349,20 @@ def run_protocol_sweep(config, run_one, out: str | None, title: str, extra: dict
     config.out = str(out_dir)
     if is_global_zero():
         start_log(out_dir)  # everything printed and logged, in out/facetrust.log
+    previous = (out_dir / "config.yaml").read_text() if resume_requested() and (out_dir / "config.yaml").is_file() else None
     dump_config(config, out_dir)
+    if resume_requested():
+        check_same_config(previous, (out_dir / "config.yaml").read_text(), out_dir)
     df = read_manifest(manifest_for(config, out_dir))
     runs: dict[str, list[dict[str, Any]]] = {}
     for protocol in protocols(config, df):
         for seed in config.seeds:
-            record = run_one(config, protocol, seed, df, out_dir / protocol.name / f"seed{seed}")
+            run_dir = out_dir / protocol.name / f"seed{seed}"
+            record = finished_record(run_dir) if resume_requested() else None
+            if record is not None:
+                print(f"resume: {protocol.name} seed {seed} finished before ({run_dir / 'result.json'}); not run again")
+            else:
+                record = run_one(config, protocol, seed, df, run_dir)
             if record:
                 runs.setdefault(protocol.name, []).append(record)
     summary = {name: aggregate_seeds(records) for name, records in runs.items()}
