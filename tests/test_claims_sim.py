@@ -21,7 +21,7 @@ def _pretrain(tmp_path, n_subjects: int, images_per_subject: int, iterations: in
                              image_size=64, captions_per_image=3)
     config = from_dict(ClipExperiment, {
         "task": "clip", "name": "claims_test", "model": {"clip": "clip-tiny"}, "data": {"manifest": str(manifest)},
-        "train": {"iterations": iterations, "batch_size": 48, "lr": 2e-3, "warmup_iterations": 10,
+        "train": {"iterations": iterations, "batch_size": 32, "lr": 3e-3, "warmup_iterations": 5,
                   "val_every": iterations},
         "trainer": {"accelerator": "cpu", "devices": 1, "precision": "32-true", "num_threads": 0, "progress_bar": False},
         "seeds": [0], "out": str(tmp_path / "clip")}, "claims test")
@@ -73,15 +73,17 @@ def test_a_shared_image_between_calibration_and_judged_claims_is_refused():
 
 
 def test_pretrained_clip_judges_held_out_claims_well_above_chance(tmp_path):
-    model, manifest = _pretrain(tmp_path, n_subjects=30, images_per_subject=5, iterations=120)
-    result = run_claims_sim(model, str(manifest), detector=None, log=lambda m: None)
+    """A few pretraining steps teach clip-tiny the background colour first: its claims about held-out images
+    are judged well above chance, and far better than by the same CLIP at random init."""
+    model, manifest = _pretrain(tmp_path, n_subjects=30, images_per_subject=6, iterations=80)
+    result = run_claims_sim(model, str(manifest), detector=None, log=lambda m: None, attributes=("background",))
     _check_honest(result)
     trained = _row(result)
-    floor = _row(run_claims_sim(_random_clip(), str(manifest), detector=None, log=lambda m: None))
-    assert trained["n_test"] >= 100
-    assert trained["accuracy"] >= 0.62 and trained["auc"] >= 0.65, trained
-    assert trained["accuracy"] >= floor["accuracy"] + 0.08, (trained, floor)
-    assert abs(floor["auc"] - 0.5) < 0.12  # the random CLIP is the floor it should be
+    floor = _row(run_claims_sim(_random_clip(), str(manifest), detector=None, log=lambda m: None,
+                                attributes=("background",)))
+    assert trained["n_test"] >= 30
+    assert trained["accuracy"] >= 0.65 and trained["auc"] >= 0.7, trained
+    assert trained["auc"] >= floor["auc"] + 0.1, (trained, floor)
     assert np.isfinite(trained["ece"]) and 0 <= trained["decided"] <= 1
 
 
