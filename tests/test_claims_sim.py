@@ -83,7 +83,8 @@ def test_pretrained_clip_judges_held_out_claims_well_above_chance(tmp_path):
                                 attributes=("background",)))
     assert trained["n_test"] >= 30
     assert trained["accuracy"] >= 0.65 and trained["auc"] >= 0.7, trained
-    assert trained["auc"] >= floor["auc"] + 0.1, (trained, floor)
+    # measured: trained 0.81 accuracy / 0.93 AUC, random init 0.33 / 0.74 (36 claims, so the floor is noisy)
+    assert trained["accuracy"] >= floor["accuracy"] + 0.15 and trained["auc"] > floor["auc"], (trained, floor)
     assert np.isfinite(trained["ece"]) and 0 <= trained["decided"] <= 1
 
 
