@@ -129,3 +129,26 @@ def test_cli_precision_flag(checkpoint, fas_sim, tmp_path, capsys):
     assert printed["shipped"] == "fp32" and printed["reason"].startswith("forced")
     with pytest.raises(SystemExit):
         main([*args[:-3], "--precision", "fp16"])
+
+
+def test_calibration_methods_are_passed_to_ort(tmp_path):
+    import numpy as np
+
+    from facetrust.errors import FacetrustError
+    from facetrust.export.onnx import export_onnx
+    from facetrust.export.quantize import quantize_int8
+
+    torch.manual_seed(0)
+    export_onnx(create_model("resnet8", embed_dim=16, image_size=32), tmp_path / "m.onnx", exporter="torchscript")
+    calibration = np.random.default_rng(0).normal(size=(8, 3, 32, 32)).astype(np.float32)
+    files = {}
+    for method in ("minmax", "entropy", "percentile"):
+        files[method] = tmp_path / method / "model.onnx"
+        info = quantize_int8(tmp_path / "m.onnx", files[method], calibration=calibration, front="int8",
+                             calibration_method=method)
+        assert info["calibration_method"] == method and method in info["format"]
+    # Percentile (99.999%) clips the activation ranges MinMax takes whole, so the files differ (entropy
+    # may find the whole range optimal on 8 Gaussian images, and match MinMax).
+    assert files["minmax"].read_bytes() != files["percentile"].read_bytes()
+    with pytest.raises(FacetrustError, match="calibration method"):
+        quantize_int8(tmp_path / "m.onnx", tmp_path / "x.onnx", calibration=calibration, calibration_method="kl")

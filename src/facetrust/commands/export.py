@@ -34,6 +34,9 @@ def register(subparsers) -> None:
     p.add_argument("--int8-weights", choices=("7bit", "8bit"), default="7bit",
                    help="static INT8 weight range: 7bit gives the same numbers on every x86 CPU (8-bit "
                    "weights saturate in AVX2 kernels without VNNI); default 7bit")
+    p.add_argument("--int8-calibration", choices=("minmax", "entropy", "percentile"), default="minmax",
+                   help="static INT8: how activation ranges are calibrated (default minmax; "
+                   "benchmarks/int8_calibration.py compares them here)")
     p.add_argument("--int8-agreement", type=float, default=None, metavar="TARGET",
                    help="static INT8: keep the shortest leading part of the CNN in FP32 that makes INT8 agree "
                    "with FP32 on at least TARGET (e.g. 0.99) of the --calib val-split decisions; the agreement "
@@ -75,7 +78,7 @@ def run(args) -> int:
         summary = export_checkpoint(
             args.checkpoint, args.out, calib=args.calib, int8=args.int8, int8_mode=args.int8_mode,
             int8_front=args.int8_front, int8_reduce_range=args.int8_weights == "7bit",
-            int8_agreement=args.int8_agreement,
+            int8_agreement=args.int8_agreement, int8_calibration=args.int8_calibration,
             opset=args.opset, exporter=args.exporter, tolerance=args.tolerance,
             calib_samples=args.calib_samples, agreement_samples=args.agreement_samples,
             precision=precision, threads=args.threads,

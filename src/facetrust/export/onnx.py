@@ -143,6 +143,7 @@ def export_checkpoint(
     int8_front: str = "auto",
     int8_reduce_range: bool = True,
     int8_agreement: float | None = None,
+    int8_calibration: str = "minmax",
     opset: int | None = None,
     exporter: str = "auto",
     tolerance: float = FP32_TOLERANCE,
@@ -196,7 +197,7 @@ def export_checkpoint(
     summary: dict[str, Any] = {"fp32": {"folder": str(out), **export_info}}
     int8_options = {"mode": int8_mode, "front": int8_front, "reduce_range": int8_reduce_range,
                     "agreement_target": int8_agreement, "calib_samples": calib_samples,
-                    "agreement_samples": agreement_samples}
+                    "agreement_samples": agreement_samples, "calibration_method": int8_calibration}
     if precision is not None:  # quantize, choose by measurement, write the shipped folder
         from facetrust.export.precision import ship_precision
 

@@ -32,7 +32,8 @@ from facetrust.predictor import preprocess_images
 def export_int8(
     model, out: Path, checkpoint_config: dict[str, Any], fp32_info: dict[str, Any], *,
     calib: str | os.PathLike | None, mode: str = "auto", front: str = "auto", reduce_range: bool = True,
-    calib_samples: int = 64, agreement_samples: int = 256, agreement_target: float | None = None, log=print,
+    calib_samples: int = 64, agreement_samples: int = 256, agreement_target: float | None = None,
+    calibration_method: str = "minmax", log=print,
 ) -> dict[str, Any]:
     """Write ``out/int8`` (``model.onnx`` + ``config.json``) from ``out/model.onnx`` and report the
     agreement of its decisions with FP32 on held-out images (val/test split of ``calib``).
@@ -83,7 +84,7 @@ def export_int8(
 
         report_splits = ("test",)
     info = quantize_int8(out / ONNX_FILE, folder / ONNX_FILE, mode=mode, calibration=calibration, front=front,
-                         reduce_range=reduce_range, agreement_of=search,
+                         reduce_range=reduce_range, agreement_of=search, calibration_method=calibration_method,
                          agreement_target=agreement_target if agreement_target is not None else 0.99)
     held_out, held_source = load_sample_images(calib, agreement_samples, seed=2, splits=report_splits, model=model)
     batch = preprocess_images(held_out, model.preprocess)

@@ -271,9 +271,13 @@ def _quantize_static(prepared: Path, out: Path, calibration: np.ndarray, per_cha
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[calibration_method]
 
-    quantize_static(
-        str(prepared), str(out), _ArrayReader(calibration, INPUT_NAME), quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
-        reduce_range=reduce_range, calibrate_method=method,
-        op_types_to_quantize=STATIC_OP_TYPES, nodes_to_exclude=excluded,
-    )
+    try:
+        quantize_static(
+            str(prepared), str(out), _ArrayReader(calibration, INPUT_NAME), quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
+            reduce_range=reduce_range, calibrate_method=method,
+            op_types_to_quantize=STATIC_OP_TYPES, nodes_to_exclude=excluded,
+        )
+    except ValueError as err:  # e.g. a histogram over a tensor with no range (a dead ReLU)
+        raise FacetrustError(f"{calibration_method} calibration failed on {len(calibration)} images: {err}; "
+                             "use --int8-calibration minmax or more calibration images") from err
