@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -126,13 +125,13 @@ def test_sigkill_mid_checkpoint_write_leaves_old_state_or_none(tmp_path):
         proc = subprocess.Popen([sys.executable, str(script), str(folder)], stdout=subprocess.PIPE, text=True,
                                 env=env)
         children.append((proc, folder))
-    for proc, folder in children:
+    for proc, _folder in children:
         assert proc.stdout.readline().strip() == "1", "the writer did not start"  # one full save done
         time.sleep(rng.uniform(0.0, 0.6))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     loaded_states = 0
-    for proc, folder in children:
+    for _proc, folder in children:
         try:
             model = facetrust.load_model(folder)
         except CheckpointError:

@@ -167,9 +167,9 @@ def test_config_errors_name_the_problem(setup, changes, message):
 
 
 def test_distill_writes_a_calibrated_checkpoint(setup, tmp_path):
-    from facetrust.tasks.distill import distill
-
     import hashlib
+
+    from facetrust.tasks.distill import distill
 
     root, manifest = setup
 

@@ -79,9 +79,9 @@ def test_resume_refuses_a_different_config(two_domains, tmp_path, capsys):
     (out).mkdir()
     assert _train(two_domains, out) == 0
     with pytest.raises(ConfigError, match="different config"):
+        from facetrust.config import load_config
         from facetrust.resume import request_resume
         from facetrust.tasks.fas import train_fas
-        from facetrust.config import load_config
         from facetrust.tasks.fas_config import FasExperiment
 
         request_resume(True)

@@ -75,8 +75,8 @@ scores_labels = st.integers(2, 40).flatmap(lambda n: st.tuples(
 
 
 def _rates(scores, live, threshold):
-    far = Fraction(sum(s >= threshold for s, b in zip(scores, live) if not b), sum(not b for b in live))
-    frr = Fraction(sum(s < threshold for s, b in zip(scores, live) if b), sum(live))
+    far = Fraction(sum(s >= threshold for s, b in zip(scores, live, strict=True) if not b), sum(not b for b in live))
+    frr = Fraction(sum(s < threshold for s, b in zip(scores, live, strict=True) if b), sum(live))
     return far, frr
 
 
@@ -101,7 +101,7 @@ def test_binary_metrics_match_naive(case, threshold):
     eer, eer_threshold = metrics.eer(scores, np.array(live, int))
     naive_eer, naive_threshold = _naive_eer(scores, live)
     assert eer == pytest.approx(float(naive_eer)) and eer_threshold == pytest.approx(naive_threshold)
-    pairs = [(b, a) for b, lb in zip(scores, live) if lb for a, la in zip(scores, live) if not la]
+    pairs = [(b, a) for b, lb in zip(scores, live, strict=True) if lb for a, la in zip(scores, live, strict=True) if not la]
     naive_auc = sum(1.0 if b > a else 0.5 if b == a else 0.0 for b, a in pairs) / len(pairs)
     assert metrics.auc(scores, np.array(live, int)) == pytest.approx(naive_auc)
     for budget in (0.0, 0.1, 0.5):
@@ -117,21 +117,21 @@ def test_binary_metrics_match_naive(case, threshold):
 def test_iso_pad_matches_naive(case, threshold, budget):
     raw, live, species = case
     scores = [s / 12 for s in raw]
-    types = np.array(["none" if b else sp for b, sp in zip(live, species)])
+    types = np.array(["none" if b else sp for b, sp in zip(live, species, strict=True)])
     labels = np.array(live, int)
     t = threshold / 12
-    present = sorted({sp for sp, b in zip(types, live) if not b})
-    per = {sp: np.mean([s >= t for s, ty in zip(scores, types) if ty == sp]) for sp in present}
-    bpcer = np.mean([s < t for s, b in zip(scores, live) if b])
+    present = sorted({sp for sp, b in zip(types, live, strict=True) if not b})
+    per = {sp: np.mean([s >= t for s, ty in zip(scores, types, strict=True) if ty == sp]) for sp in present}
+    bpcer = np.mean([s < t for s, b in zip(scores, live, strict=True) if b])
     got = metrics.iso_pad(scores, labels, types, t)
     assert got["apcer_per_species"] == pytest.approx(per)
     assert got["apcer"] == pytest.approx(max(per.values())) and got["bpcer"] == pytest.approx(bpcer)
     assert got["acer"] == pytest.approx((max(per.values()) + bpcer) / 2)
     best = 1.0
     for th in [*set(scores), float("inf")]:
-        ok = all(np.mean([s >= th for s, ty in zip(scores, types) if ty == sp]) <= budget for sp in present)
+        ok = all(np.mean([s >= th for s, ty in zip(scores, types, strict=True) if ty == sp]) <= budget for sp in present)
         if ok:
-            best = min(best, float(np.mean([s < th for s, b in zip(scores, live) if b])))
+            best = min(best, float(np.mean([s < th for s, b in zip(scores, live, strict=True) if b])))
     assert metrics.bpcer_at_apcer(scores, labels, types, budget) == pytest.approx(best)
     chosen = metrics.threshold_at_apcer(scores, labels, types, budget)
     assert max(metrics.iso_pad(scores, labels, types, chosen)["apcer_per_species"].values()) <= budget + 1e-12

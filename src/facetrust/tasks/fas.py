@@ -339,8 +339,8 @@ def run_protocol_sweep(config, run_one, out: str | None, title: str, extra: dict
     from facetrust.config import dump_config
     from facetrust.console import start_log
     from facetrust.data import read_manifest
-    from facetrust.resume import check_same_config, finished_record, resume_requested
     from facetrust.evaluate import aggregate_seeds
+    from facetrust.resume import check_same_config, finished_record, resume_requested
 
     if config.trainer.num_threads > 0:
         torch.set_num_threads(config.trainer.num_threads)
