@@ -25,27 +25,11 @@ from torch import nn
 
 from facetrust.models.clip import create_clip, has_text_tower, pre_projection_features, text_tower_parameters
 from facetrust.models.clip import drop_text_tower as _drop_clip_text
+from facetrust.prompts import FLIP_NEGATIVE_PROMPTS, FLIP_POSITIVE_PROMPTS
 from facetrust.registry import MODELS
 
 CLASS_NAMES = ("attack", "bona fide")
-DEFAULT_PROMPTS: dict[str, list[str]] = {
-    "attack": [
-        "This is an example of a spoof face",
-        "This is an example of an attack face",
-        "This is not a real face",
-        "This is how a spoof face looks like",
-        "a photo of a spoof face",
-        "a printout shown to be a spoof face",
-    ],
-    "bona fide": [
-        "This is an example of a real face",
-        "This is a bonafide face",
-        "This is a real face",
-        "This is how a real face looks like",
-        "a photo of a real face",
-        "This is not a spoof face",
-    ],
-}
+DEFAULT_PROMPTS: dict[str, list[str]] = {"attack": list(FLIP_NEGATIVE_PROMPTS), "bona fide": list(FLIP_POSITIVE_PROMPTS)}
 
 
 def validate_prompts(prompts: dict[str, list[str]] | None) -> dict[str, list[str]]:

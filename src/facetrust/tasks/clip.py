@@ -123,16 +123,10 @@ class ClipModule(pl.LightningModule):
         optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": t.weight_decay},
                                        {"params": no_decay, "weight_decay": 0.0}], lr=t.lr, betas=(0.9, 0.98), eps=1e-6)
 
-        def factor(step: int) -> float:
-            if step < t.warmup_iterations:
-                return (step + 1) / t.warmup_iterations
-            if t.schedule == "cosine":
-                progress = (step - t.warmup_iterations) / max(1, t.iterations - t.warmup_iterations)
-                return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-            return 1.0
+        from facetrust.tasks.schedule import step_scheduler
 
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer,
+                "lr_scheduler": step_scheduler(optimizer, t.iterations, t.warmup_iterations, t.schedule)}
 
 
 def evaluate_retrieval(model, data: CaptionedImages, ks=(1, 5), batch_size: int = 256) -> dict[str, float]:

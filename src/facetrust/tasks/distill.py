@@ -17,7 +17,6 @@ threshold, and ``result.json``.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -207,13 +206,9 @@ class DistillModule(FasModule):
         optimizer_class = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         optimizer = optimizer_class(params, lr=t.lr, weight_decay=t.weight_decay)
 
-        def factor(step: int) -> float:
-            if t.schedule == "cosine":
-                return 0.5 * (1.0 + math.cos(math.pi * min(1.0, step / max(1, t.iterations))))
-            return 1.0
+        from facetrust.tasks.schedule import step_scheduler
 
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": step_scheduler(optimizer, t.iterations, 0, t.schedule)}
 
 
 def check_config(config: DistillExperiment) -> None:

@@ -128,16 +128,10 @@ class FasModule(pl.LightningModule):
         optimizer_class = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         optimizer = optimizer_class(params, lr=t.lr, weight_decay=t.weight_decay)
 
-        def factor(step: int) -> float:
-            if step < t.warmup_iterations:
-                return (step + 1) / t.warmup_iterations
-            if t.schedule == "cosine":
-                progress = (step - t.warmup_iterations) / max(1, t.iterations - t.warmup_iterations)
-                return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-            return 1.0
+        from facetrust.tasks.schedule import step_scheduler
 
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer,
+                "lr_scheduler": step_scheduler(optimizer, t.iterations, t.warmup_iterations, t.schedule)}
 
     # --- validation on held-out source data: model selection --------------------------------------
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:

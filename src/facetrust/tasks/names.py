@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from facetrust.prompts import FLIP_NEGATIVE_PROMPTS, FLIP_POSITIVE_PROMPTS
+
 DEFAULT_TASK = "fas"
 
 
@@ -27,22 +29,6 @@ class BinaryTaskSpec:
     default_manifest: str  # the embedded benchmark generated when a config names no manifest
 
 
-FLIP_NEGATIVE_PROMPTS = (
-    "This is an example of a spoof face",
-    "This is an example of an attack face",
-    "This is not a real face",
-    "This is how a spoof face looks like",
-    "a photo of a spoof face",
-    "a printout shown to be a spoof face",
-)
-FLIP_POSITIVE_PROMPTS = (
-    "This is an example of a real face",
-    "This is a bonafide face",
-    "This is a real face",
-    "This is how a real face looks like",
-    "a photo of a real face",
-    "This is not a spoof face",
-)
 # FLIP's six-prompt recipe rewritten for face manipulation (same count per class, so FLIP-MCL can
 # split them into two disjoint halves).
 DEEPFAKE_NEGATIVE_PROMPTS = (
