@@ -107,6 +107,9 @@ def time_round_robin(runners: list[Runner], batch: np.ndarray, rounds: int, warm
     ``"interleaved"``: every round calls every runner once, in turn, whatever its backend."""
     from tqdm.auto import tqdm
 
+    from facetrust.console import progress_enabled
+
+    progress = progress and progress_enabled()  # a bar only on a terminal, never redraws in a log
     if method not in METHODS:
         raise ValueError(f"unknown timing method {method!r}; choose one of {METHODS}")
     for runner in runners:
