@@ -83,13 +83,13 @@ def student_config(args, losses: dict[str, float], out: Path):
     }, "distill_compare student")
 
 
-def run_all(args, config, runner, out: Path) -> None:
+def run_all(config, runner, out: Path) -> None:
     """Run each (fold, seed) that has no result.json yet."""
     from facetrust.data import read_manifest
-    from facetrust.tasks.fas import _manifest, _protocols
+    from facetrust.tasks.folds import manifest_for, protocols
 
-    df = read_manifest(_manifest(config, out))
-    for protocol in _protocols(config, df):
+    df = read_manifest(manifest_for(config, out))
+    for protocol in protocols(config, df):
         for seed in config.seeds:
             run_dir = out / protocol.name / f"seed{seed}"
             if (run_dir / "result.json").is_file():
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.phase in ("teachers", "all"):
         from facetrust.tasks.fas import train_one
 
-        run_all(args, teacher_config(args), train_one, out / "teacher")
+        run_all(teacher_config(args), train_one, out / "teacher")
     if args.phase in ("students", "all"):
         from facetrust.tasks.distill import check_config, distill_one
 
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_args = argparse.Namespace(**{**vars(args), "seeds": seeds})
                 config = student_config(run_args, METHODS[name], out / "students" / slug(name))
                 check_config(config)
-                run_all(run_args, config, distill_one, out / "students" / slug(name))
+                run_all(config, distill_one, out / "students" / slug(name))
     if args.phase in ("table", "all"):
         text = table(args)
         if args.cost:

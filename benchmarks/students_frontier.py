@@ -61,38 +61,17 @@ def with_targets(config, targets):
     return config
 
 
-def run_all(config, runner, out: Path) -> None:
-    """Run each (fold, seed) that has no result.json yet (resumable, like ``distill_compare.run_all``)."""
-    from facetrust.data import read_manifest
-    from facetrust.tasks.folds import manifest_for, protocols
-
-    df = read_manifest(manifest_for(config, out))
-    for protocol in protocols(config, df):
-        for seed in config.seeds:
-            run_dir = out / protocol.name / f"seed{seed}"
-            if (run_dir / "result.json").is_file():
-                continue
-            teacher = getattr(getattr(config, "teacher", None), "checkpoint", None)
-            if teacher and not Path(teacher.format(protocol=protocol.name, seed=seed)).is_dir():
-                print(f"{out.name} {protocol.name} seed{seed}: teacher not trained yet, skipped", flush=True)
-                continue
-            run_dir.mkdir(parents=True, exist_ok=True)
-            started = time.perf_counter()
-            runner(config, protocol, seed, df, run_dir)
-            print(f"{out.name} {protocol.name} seed{seed}: {time.perf_counter() - started:.0f} s", flush=True)
-
-
 def train(args, students: list[str]) -> None:
     from facetrust.tasks.distill import check_config, distill_one
     from facetrust.tasks.fas import train_one
 
     out = Path(args.out)
-    run_all(with_targets(dc.teacher_config(args), args.targets), train_one, out / "teacher")
+    dc.run_all(with_targets(dc.teacher_config(args), args.targets), train_one, out / "teacher")
     for name in students:
         run_args = argparse.Namespace(**{**vars(args), "student": name})
         config = with_targets(dc.student_config(run_args, RECIPE, out / "students" / dc.slug(name)), args.targets)
         check_config(config)
-        run_all(config, distill_one, out / "students" / dc.slug(name))
+        dc.run_all(config, distill_one, out / "students" / dc.slug(name))
 
 
 def manifest_of(args) -> Path:
