@@ -12,7 +12,6 @@ attribute classification) into ``report.json`` / ``report.md``. The weights are 
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -213,12 +212,9 @@ def train_clip(config: ClipExperiment, out: str | None = None) -> dict[str, Any]
     """Pretrain once per seed (``<out>/`` for one seed, ``<out>/seed<N>/`` for several)."""
     from facetrust.config import dump_config
     from facetrust.data.sim.captions import read_captions
+    from facetrust.tasks.run import start_run
 
-    if config.trainer.num_threads > 0:
-        torch.set_num_threads(config.trainer.num_threads)
-    config = copy.deepcopy(config)
-    out_dir = Path(out or config.out)
-    config.out = str(out_dir)
+    config, out_dir = start_run(config, out)
     dump_config(config, out_dir)
     manifest = _corpus_manifest(config, out_dir)
     table = read_captions(manifest)

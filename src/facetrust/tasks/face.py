@@ -11,7 +11,6 @@ its preprocessing, alignment and threshold (cosine similarity).
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -288,12 +287,9 @@ def train_one(config: FaceExperiment, data: FaceData, seed: int, run_dir: Path) 
 def run_seeds(config: FaceExperiment, out: str | None, run_one) -> dict[str, Any]:
     """``run_one(config, data, seed, run_dir)`` for every seed; summary.json with mean ± std."""
     from facetrust.config import dump_config
+    from facetrust.tasks.run import start_run
 
-    if config.trainer.num_threads > 0:
-        torch.set_num_threads(config.trainer.num_threads)
-    config = copy.deepcopy(config)
-    out_dir = Path(out or config.out)
-    config.out = str(out_dir)
+    config, out_dir = start_run(config, out)
     dump_config(config, out_dir)
     data = FaceData(config, out_dir)
     runs = [r for seed in config.seeds if (r := run_one(config, data, seed, out_dir / f"seed{seed}"))]

@@ -13,7 +13,6 @@ class names, titles and the checkpoint's recorded task; everything else is share
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -335,12 +334,9 @@ def run_protocol_sweep(config, run_one, out: str | None, title: str, extra: dict
     from facetrust.data import read_manifest
     from facetrust.evaluate import aggregate_seeds
     from facetrust.resume import check_same_config, finished_record, resume_requested
+    from facetrust.tasks.run import start_run
 
-    if config.trainer.num_threads > 0:
-        torch.set_num_threads(config.trainer.num_threads)
-    config = copy.deepcopy(config)
-    out_dir = Path(out or config.out)
-    config.out = str(out_dir)
+    config, out_dir = start_run(config, out)
     if is_global_zero():
         start_log(out_dir)  # everything printed and logged, in out/facetrust.log
     previous = (out_dir / "config.yaml").read_text() if resume_requested() and (out_dir / "config.yaml").is_file() else None
