@@ -66,12 +66,13 @@ def collect(folder: Path) -> dict:
     return {"runs": runs, "summary": {fold: aggregate_seeds(records) for fold, records in sorted(runs.items())}}
 
 
-def write_section(results_md: Path, text: str) -> None:
+def write_section(results_md: Path, text: str, start: str = START, end: str = END) -> None:
+    """Put ``text`` between the ``start``/``end`` markers of ``results_md`` (appended when absent)."""
     old = results_md.read_text() if results_md.is_file() else "# Results\n"
-    block = f"{START}\n{text.rstrip()}\n{END}"
-    if START in old and END in old:
-        head, rest = old.split(START, 1)
-        new = head + block + rest.split(END, 1)[1]
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    if start in old and end in old:
+        head, rest = old.split(start, 1)
+        new = head + block + rest.split(end, 1)[1]
     else:
         new = old.rstrip() + "\n\n" + block + "\n"
     results_md.parent.mkdir(parents=True, exist_ok=True)

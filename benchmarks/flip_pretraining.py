@@ -22,11 +22,15 @@ import argparse
 import json
 import multiprocessing
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from flip_loo import write_section  # noqa: E402  (the marked-section writer of the FLIP benchmarks)
 
 START, END = "<!-- flip-pretraining:start -->", "<!-- flip-pretraining:end -->"
 METRICS = (("hter", "HTER %"), ("auc", "AUC %"), ("eer", "EER %"), ("tpr@fpr=1%", "TPR@FPR=1% %"))
@@ -108,17 +112,6 @@ def clip_lines(report: dict, label: str) -> str:
             f"Zero-shot balanced accuracy: {zs}.")
 
 
-def write_section(results_md: Path, text: str) -> None:
-    old = results_md.read_text() if results_md.is_file() else "# Results\n"
-    block = f"{START}\n{text.rstrip()}\n{END}"
-    if START in old and END in old:
-        head, rest = old.split(START, 1)
-        new = head + block + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip() + "\n\n" + block + "\n"
-    results_md.write_text(new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="flip_v,flip_it,flip_mcl")
@@ -177,7 +170,7 @@ def main() -> None:
     )
     (out / "flip_pretraining.md").write_text(text)
     if args.results:
-        write_section(Path(args.results), text)
+        write_section(Path(args.results), text, START, END)
     print(text)
 
 
