@@ -25,7 +25,8 @@ PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt", ".tar"}
 DEFAULT_CLASS_NAMES = ("attack", "bona fide")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -93,7 +94,7 @@ def save(
             "threshold_strategy": threshold_strategy or getattr(model, "threshold_strategy", None),
             "extra": getattr(model, "checkpoint_extra", {}),
             "metadata": {**getattr(model, "metadata", {}), **(metadata or {}), "versions": _versions()},
-            "files": {WEIGHTS: {"bytes": weights.stat().st_size, "sha256": _sha256(weights)}},
+            "files": {WEIGHTS: {"bytes": weights.stat().st_size, "sha256": file_sha256(weights)}},
         }
         try:
             text = json.dumps(config, indent=2, sort_keys=False, allow_nan=False)
@@ -197,7 +198,7 @@ def verify_file(folder: Path, name: str, record: dict[str, Any]) -> Path:
             f"{file} has {size} bytes but {CONFIG} records {record.get('bytes')}: the file is "
             "truncated or was replaced; copy the checkpoint again"
         )
-    if _sha256(file) != record.get("sha256"):
+    if file_sha256(file) != record.get("sha256"):
         raise CheckpointError(f"{file} does not match its SHA-256 in {CONFIG}: the file is corrupted")
     return file
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import facetrust
-from facetrust.checkpoint import CONFIG, WEIGHTS, _sha256
+from facetrust.checkpoint import CONFIG, WEIGHTS, file_sha256
 from facetrust.errors import CheckpointError
 from facetrust.registry import MODELS
 
@@ -80,7 +80,7 @@ def test_flipped_bytes(tmp_path_factory, no_unpickle, name, flips, rehash):  # k
     (folder / name).write_bytes(bytes(data))
     if rehash and name == WEIGHTS:  # a consistent hash: the safetensors parser itself must refuse
         config = json.loads((folder / CONFIG).read_text())
-        config["files"][WEIGHTS] = {"bytes": len(data), "sha256": _sha256(folder / WEIGHTS)}
+        config["files"][WEIGHTS] = {"bytes": len(data), "sha256": file_sha256(folder / WEIGHTS)}
         (folder / CONFIG).write_text(json.dumps(config))
     _load_or_checkpoint_error(folder)
 

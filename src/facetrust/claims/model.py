@@ -98,11 +98,9 @@ def module_identity(module: nn.Module) -> str:
 
 
 def _file_identity(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return f"sha256:{digest.hexdigest()}"
+    from facetrust.checkpoint import file_sha256
+
+    return f"sha256:{file_sha256(path)}"
 
 
 def _recorded_arch(path: Path) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from facetrust.checkpoint import CONFIG, _sha256
+from facetrust.checkpoint import CONFIG, file_sha256
 from facetrust.errors import FacetrustError
 from facetrust.export.runtime import ONNX_FILE
 
@@ -70,6 +70,6 @@ def write_export_config(
     model_path = folder / onnx_file
     config = {key: value for key, value in checkpoint_config.items() if key != "files"}
     config["export"] = {**export_info, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
-    config["files"] = {onnx_file: {"bytes": model_path.stat().st_size, "sha256": _sha256(model_path)}}
+    config["files"] = {onnx_file: {"bytes": model_path.stat().st_size, "sha256": file_sha256(model_path)}}
     atomic.write_text(folder / CONFIG, json.dumps(config, indent=2, allow_nan=False) + "\n")
     return folder / CONFIG

