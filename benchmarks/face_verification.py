@@ -53,6 +53,24 @@ def row(label: str, head: str, record: dict, seconds: float) -> dict:
                                             if "decision_agreement" in record else {})}
 
 
+def finished_or_run(run, config, folder: Path) -> tuple[dict, float]:
+    """A run's record and its training seconds: reused when ``folder`` holds a finished run (summary.json)
+    of the same model and steps, so an interrupted benchmark resumes; trained otherwise."""
+    import yaml
+
+    summary_file, config_file = folder / "summary.json", folder / "config.yaml"
+    if summary_file.is_file() and config_file.is_file():
+        saved = yaml.safe_load(config_file.read_text())
+        if saved.get("train", {}).get("iterations") == config.train.iterations and \
+                saved.get("model", {}).get("name") == config.model.name:
+            print(f"reusing {folder} (a finished run with the same model and steps)", flush=True)
+            record = json.loads(summary_file.read_text())["runs"][0]
+            return record, float(record.get("train_seconds", 0.0))
+    started = time.perf_counter()
+    summary = run(config, str(folder))
+    return summary["runs"][0], time.perf_counter() - started
+
+
 def untrained_row(data, args) -> dict:
     """iResNet-18 with random weights (seeded): the floor a trained model must clear on face-id-sim."""
     import torch
@@ -145,15 +163,12 @@ def main() -> None:
     for name, embedding in BACKBONES:
         for head in HEADS:
             config = experiment(name, embedding, head, args, sim_dir)
-            started = time.perf_counter()
-            summary = train_face(config, str(out / f"{name}-{head[0]}"))
-            rows.append(row(name, head[0], summary["runs"][0], time.perf_counter() - started))
+            record, seconds = finished_or_run(train_face, config, out / f"{name}-{head[0]}")
+            rows.append(row(name, head[0], record, seconds))
             print(json.dumps(rows[-1]), flush=True)
     config = experiment("mobilefacenet", 128, HEADS[0], args, sim_dir)
-    started = time.perf_counter()
-    summary = distill_face(config, str(out / "mobilefacenet-distilled"))
-    rows.append(row("mobilefacenet distilled from dlib-resnet", "arcface + MSE + RKD", summary["runs"][0],
-                    time.perf_counter() - started))
+    record, seconds = finished_or_run(distill_face, config, out / "mobilefacenet-distilled")
+    rows.append(row("mobilefacenet distilled from dlib-resnet", "arcface + MSE + RKD", record, seconds))
     print(json.dumps(rows[-1]), flush=True)
     dlib, dlib_ms = dlib_row(data, 10)
     rows.append(dlib)
