@@ -3,11 +3,14 @@ alignment and tracking over frames.
 
 ``create_detector(name)`` builds ``mtcnn``, ``blazeface``, ``cascade``, ``dlib`` or ``yunet``; each
 ``detect(image_rgb_uint8)`` returns ``Box`` es best first. ``DEFAULT_DETECTOR`` is the one predict and
-serve use when none is given (chosen by measurement, see docs/data.md "Face detectors").
+serve use when none is given (chosen by measurement, see docs/data.md "Face detectors"). Large images
+are searched on a copy whose longer side is ``DETECT_MAX_SIDE`` pixels (``max_side=`` of each detector),
+boxes mapped back to the original's pixels.
 """
 
 from facetrust.faces.detectors import (
     DEFAULT_DETECTOR,
+    DETECT_MAX_SIDE,
     Box,
     CascadeDetector,
     DlibDetector,
@@ -15,12 +18,15 @@ from facetrust.faces.detectors import (
     YuNetDetector,
     box_iou,
     create_detector,
+    detect_downscaled,
+    downscaled,
     five_landmarks,
     group_boxes,
 )
 
 __all__ = [
     "DEFAULT_DETECTOR",
+    "DETECT_MAX_SIDE",
     "Box",
     "CascadeDetector",
     "DlibDetector",
@@ -28,6 +34,8 @@ __all__ = [
     "YuNetDetector",
     "box_iou",
     "create_detector",
+    "detect_downscaled",
+    "downscaled",
     "five_landmarks",
     "group_boxes",
 ]
