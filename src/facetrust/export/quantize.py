@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from facetrust.atomic import atomic_path
 from facetrust.errors import FacetrustError
 from facetrust.export.agreement import (  # noqa: F401  (re-exported)
     decision_agreement,
@@ -143,8 +144,9 @@ def quantize_int8(
     excluded = head_nodes(proto) if keep_head_fp32 else []
     if per_channel is None:
         per_channel = mode == "static"
-    Path(int8_path).parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="facetrust-quant-") as tmp:
+    # Every write below goes to a temporary sibling that replaces int8_path only when quantization
+    # finished: a failure or a kill mid-way leaves the old file (or none), never half a model.
+    with atomic_path(int8_path) as int8_path, tempfile.TemporaryDirectory(prefix="facetrust-quant-") as tmp:
         named = Path(tmp) / "named.onnx"
         onnx.save(proto, str(named))
         if mode == "dynamic":
