@@ -66,7 +66,10 @@ def train(args, students: list[str]) -> None:
     from facetrust.tasks.fas import train_one
 
     out = Path(args.out)
-    dc.run_all(with_targets(dc.teacher_config(args), args.targets), train_one, out / "teacher")
+    teacher = with_targets(dc.teacher_config(args), args.targets)
+    if args.teacher_pretrained:  # the demo's teacher: FLIP-IT from clip-tiny pretrained on the captioned corpus
+        teacher.model.pretrained = str(Path(args.teacher_pretrained).resolve())
+    dc.run_all(teacher, train_one, out / "teacher")
     for name in students:
         run_args = argparse.Namespace(**{**vars(args), "student": name})
         config = with_targets(dc.student_config(run_args, RECIPE, out / "students" / dc.slug(name)), args.targets)
@@ -286,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--teacher-iterations", type=int, default=300)
+    parser.add_argument("--teacher-pretrained", metavar="CLIP_SAFETENSORS",
+                        help="start the FLIP-IT teachers from this pretrained clip-tiny (as the demo does), "
+                             "e.g. a `task: clip` run's clip.safetensors")
     parser.add_argument("--student-size", type=int, default=64, help="student input size (the teacher's: 64)")
     parser.add_argument("--subjects", type=int, default=25, help="fas-sim subjects per domain")
     parser.add_argument("--threads", default="1,2", help="ORT thread counts to time (default 1,2)")
