@@ -197,9 +197,18 @@ def run_prepare_videos(args: argparse.Namespace) -> int:
     print(json.dumps(summary.to_dict(), indent=2))
     print(f"manifest written: {manifest} (crops made with {detector}, margin {args.margin}, {args.size} px: "
           f"recorded in {manifest}.crop.json, and by training in the checkpoint)")
-    if len(summary.splits) == 1 and args.split is None:
-        import sys
+    import sys
 
+    if summary.failed:
+        from facetrust.data.video import UNREADABLE_VIDEO_HINT
+
+        total = summary.videos_ok + len(summary.failed)
+        print(f"warning: skipped {len(summary.failed)} of {total} video(s) that could not be read (listed in "
+              f"{Path(args.out) / 'summary.json'}); the others were prepared:", file=sys.stderr)
+        for line in summary.failure_lines(limit=20):
+            print(f"  {line}", file=sys.stderr)
+        print(f"  {UNREADABLE_VIDEO_HINT}", file=sys.stderr)
+    if len(summary.splits) == 1 and args.split is None:
         print(f"warning: every row is in split {next(iter(summary.splits))!r} (too few videos per domain to split "
               "by subject, or the input's layout says so); pass --split or use {domain}/{train,val,test}/... "
               "folders", file=sys.stderr)

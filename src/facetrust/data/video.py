@@ -32,6 +32,9 @@ from facetrust.errors import DataError
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".m4v", ".webm", ".wmv", ".mpg", ".mpeg", ".3gp")
 NO_FACE_POLICIES = ("skip", "centre", "previous")
 CROP_SUFFIX = ".crop.json"
+# What to do about a video that cannot be read, printed after the list of such videos.
+UNREADABLE_VIDEO_HINT = ("check that each plays (ffprobe FILE), then re-encode it (ffmpeg -i FILE -c:v libx264 "
+                         "FIXED.mp4) or remove it from the input")
 
 
 def crop_record_path(manifest: str | os.PathLike) -> Path:
@@ -89,13 +92,27 @@ def frame_indices(n_frames: int, rule: str) -> list[int]:
     raise DataError(f"unknown sampling rule {rule!r}; use flip, all or uniform:N")
 
 
-def count_frames(path: Path) -> int:
-    """Number of decodable frames, counted by grabbing them (container headers are often wrong)."""
+def open_video(path: str | os.PathLike):
+    """An open ``cv2.VideoCapture``, or a DataError naming the file and why it cannot be read.
+
+    FFmpeg's own log lines about a file it cannot parse ("moov atom not found") are silenced for this
+    process (``OPENCV_FFMPEG_LOGLEVEL=-8``, unless the user set it): the failure is reported here, with
+    the file's name and what to do. Set ``OPENCV_FFMPEG_LOGLEVEL=16`` to see FFmpeg's errors again.
+    """
     import cv2
 
+    if not Path(path).is_file():
+        raise DataError(f"{path}: video file not found")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # read once, when OpenCV first starts FFmpeg
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise DataError(f"{path}: cannot open the video (missing, corrupt or unsupported codec)")
+        raise DataError(f"{path}: cannot open the video (corrupt, truncated or an unsupported codec)")
+    return capture
+
+
+def count_frames(path: Path) -> int:
+    """Number of decodable frames, counted by grabbing them (container headers are often wrong)."""
+    capture = open_video(path)
     n = 0
     while capture.grab():
         n += 1
@@ -108,9 +125,7 @@ def read_frames(path: str | os.PathLike, indices: list[int]) -> dict[int, np.nda
     import cv2
 
     wanted, out = set(indices), {}
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise DataError(f"{path}: cannot open the video (missing, corrupt or unsupported codec)")
+    capture = open_video(path)
     index = 0
     last = max(wanted) if wanted else -1
     while index <= last and capture.grab():
@@ -138,6 +153,21 @@ class PrepareSummary:
         return {"videos_ok": self.videos_ok, "videos_failed": len(self.failed), "frames_written": self.frames_written,
                 "faces_found": self.faces_found, "no_face": self.no_face, "splits": self.splits,
                 "failed": self.failed}
+
+    def failure_lines(self, limit: int | None = None) -> list[str]:
+        """One readable line per failed video, ``<video>: <reason>`` (the first ``limit``, then a count)."""
+        shown = self.failed if limit is None else self.failed[:limit]
+        lines = [f"{f['video']}: {f['reason']}" for f in shown]
+        if len(shown) < len(self.failed):
+            lines.append(f"... and {len(self.failed) - len(shown)} more")
+        return lines
+
+
+def _failure(video_path: Path, err: DataError) -> dict[str, str]:
+    """The summary's record of a video that could not be read: the file, and why (without the path again)."""
+    reason = str(err)
+    prefix = f"{video_path}: "
+    return {"video": str(video_path), "reason": reason[len(prefix):] if reason.startswith(prefix) else reason}
 
 
 def prepare_videos(
@@ -179,9 +209,9 @@ def prepare_videos(
         try:
             frames = read_frames(video_path, frame_indices(count_frames(video_path), sampling))
             if not frames:
-                raise DataError(f"{video_path}: no decodable frame")
+                raise DataError(f"{video_path}: the video opens but no frame decodes (empty or truncated)")
         except DataError as err:
-            summary.failed.append({"video": str(video_path), "reason": str(err)})
+            summary.failed.append(_failure(video_path, err))
             continue
         previous, written = None, 0
         for index, frame in sorted(frames.items()):
@@ -204,7 +234,14 @@ def prepare_videos(
         summary.frames_written += written
         summary.videos_ok += 1
     if not rows:
-        raise DataError(f"prepare-videos: no frame written; failures: {summary.failed[:3]}")
+        if not summary.failed:
+            raise DataError(f"prepare-videos: no frame written from {len(videos)} video(s) (every frame skipped "
+                            f"for lack of a face: try --no-face centre or another --detector)")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
+        listed = "\n  ".join(summary.failure_lines(limit=10))
+        raise DataError(f"prepare-videos: no frame written; {len(summary.failed)} of {len(videos)} video(s) could "
+                        f"not be read (listed in {out_dir / 'summary.json'}):\n  {listed}\n{UNREADABLE_VIDEO_HINT}")
     table = pd.DataFrame(rows)
     summary.splits = {str(k): int(v) for k, v in table["split"].value_counts().sort_index().items()}
     manifest = write_manifest(table, out_dir / "manifest.csv")
