@@ -119,17 +119,51 @@ def _split_by_subject(df: pd.DataFrame, fractions: tuple[float, float, float], s
     return df
 
 
+def _subject_pattern(subject_regex: str | None) -> re.Pattern | None:
+    """The compiled ``--subject-regex``, or a DataError saying what is wrong with it."""
+    if not subject_regex:
+        return None
+    try:
+        pattern = re.compile(subject_regex)
+    except re.error as err:
+        raise DataError(f"subject regex {subject_regex!r} is not a valid regular expression ({err})") from err
+    if pattern.groups < 1:
+        raise DataError(f"subject regex {subject_regex!r} has no group; put the person's id in one, "
+                        "e.g. '(client\\d+)'")
+    return pattern
+
+
+def _folder_subject(path: Path, root: Path, domain: str, video_id: str, pattern: re.Pattern | None) -> str:
+    """``<domain>/<subject>``: the regex group, or the video id (which starts with the domain), never
+    the domain twice."""
+    if pattern is None:
+        return video_id
+    match = pattern.search(path.relative_to(root).as_posix())
+    if not match or not match.group(1):
+        raise DataError(f"{path}: subject regex {pattern.pattern!r} does not match its path (or its group is "
+                        "empty); give a regex whose group is the person's id in every file's path below the "
+                        "root, e.g. '(client\\d+)'")
+    subject = match.group(1).strip("/")
+    return subject if subject.startswith(f"{domain}/") else f"{domain}/{subject}"
+
+
 def import_folders(root: str | os.PathLike, out: str | os.PathLike, videos: bool = False,
                    subject_regex: str | None = None, fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
                    seed: int = 0) -> Path:
     """Generic ``{domain}/[{split}/]{live|spoof}/[<attack>/]...`` -> manifest (images, or videos).
 
-    The video id is a file's folder below the class/attack level (frames of one video), else its stem.
-    ``subject_regex`` (one group) extracts the subject from the path below ``root``; default: the video id.
-    Without a split folder, subjects are split per domain in ``fractions`` (train, val, test).
+    The video id is ``<domain>/<live|spoof>/<attack>/<video>``: for images ``<video>`` is a file's folder
+    below the class/attack level (frames of one video), else its stem without ``_frameN`` / ``_fN``; for
+    video files it is the path below that level without the extension, so ``live/alice/1.mp4`` and
+    ``live/bob/1.mp4`` are two videos. The subject id is ``<domain>/<subject>`` with ``<subject>`` the
+    group of ``subject_regex`` (searched in the path below ``root``; a group that already starts with
+    ``<domain>/`` is used as it is), else the video id itself (one subject per video; it starts with the
+    domain, which is not repeated). Without a split folder, subjects are split per domain in
+    ``fractions`` (train, val, test); the default subject ids give the same splits as the ids of earlier
+    versions (``<domain>/<video id>``), whose order within a domain they keep.
     """
     root = Path(root)
-    pattern = re.compile(subject_regex) if subject_regex else None
+    pattern = _subject_pattern(subject_regex)
     rows = []
     for path in _files(root, VIDEO_EXTENSIONS if videos else IMAGE_EXTENSIONS):
         parts = path.relative_to(root).parts
@@ -140,14 +174,14 @@ def import_folders(root: str | os.PathLike, out: str | os.PathLike, videos: bool
         label = int(rest[0].lower() in LIVE_NAMES)
         attack = "none" if label else (rest[1] if len(rest) > 2 else "spoof")
         inner = rest[1:-1] if label else rest[2:-1]
-        video = "/".join(inner) if inner and not videos else _FRAME_SUFFIX.sub("", path.stem)
+        if videos:  # each file is a video: its folders below the class/attack level keep it apart
+            video = "/".join([*inner, path.stem])
+        else:  # frames: their folder is the video
+            video = "/".join(inner) if inner else _FRAME_SUFFIX.sub("", path.stem)
         video_id = f"{parts[0]}/{rest[0]}/{attack}/{video}"
-        match = pattern.search(path.relative_to(root).as_posix()) if pattern else None
-        if pattern and not match:
-            raise DataError(f"{path}: subject regex {subject_regex!r} does not match its path")
-        subject = match.group(1) if match else video_id
         rows.append({"path": str(path.resolve()), "label": label, "domain": parts[0], "split": split,
-                     "video_id": video_id, "subject_id": f"{parts[0]}/{subject}", "attack_type": attack})
+                     "video_id": video_id, "subject_id": _folder_subject(path, root, parts[0], video_id, pattern),
+                     "attack_type": attack})
     if not rows:
         raise DataError(f"{root}: no {'video' if videos else 'image'} files found")
     return write_manifest(_split_by_subject(pd.DataFrame(rows), fractions, seed), out)
