@@ -68,10 +68,13 @@ def run_arm(model: str, init: str, weights: str | None, args_dict: dict) -> tupl
 
     arm = f"{model}-{init}"
     folder = Path(args_dict["out"]) / arm
-    if (folder / "summary.json").is_file():
+    missing = missing_seeds(folder, [int(s) for s in str(args_dict["seeds"]).split(",")])
+    if not missing:
         return arm, 0.0
+    if (folder / "summary.json").is_file():  # a finished arm with fewer seeds: add the others beside it
+        folder = folder / ("more-seeds-" + "-".join(map(str, missing)))
     torch.set_num_threads(args_dict["threads"])
-    overrides = [f"train.iterations={args_dict['iterations']}", f"seeds=[{args_dict['seeds']}]",
+    overrides = [f"train.iterations={args_dict['iterations']}", f"seeds=[{','.join(map(str, missing))}]",
                  f"data.fas_sim.subjects_per_domain={args_dict['subjects']}", "trainer.progress_bar=false",
                  f"trainer.num_threads={args_dict['threads']}",
                  f"data.fas_sim.dir={Path(args_dict['out']) / 'fas-sim'}",
@@ -81,20 +84,34 @@ def run_arm(model: str, init: str, weights: str | None, args_dict: dict) -> tupl
     return arm, time.perf_counter() - started
 
 
-def seed_average(summary: dict, key: str, level: str = "frame") -> np.ndarray:
-    """Per seed, the mean over folds of one metric: (n_seeds,)."""
-    per_fold = [agg["levels"][level][key]["values"] for agg in summary["summary"].values()]
-    return np.array(per_fold, dtype=float).mean(axis=0)
+def arm_summaries(folder: Path) -> list[dict]:
+    """An arm's summary.json and those of seeds added later (``more-seeds-*``), each with its own seeds."""
+    files = [folder / "summary.json", *sorted(folder.glob("more-seeds-*/summary.json"))]
+    return [json.loads(f.read_text()) for f in files if f.is_file()]
+
+
+def missing_seeds(folder: Path, seeds: list[int]) -> list[int]:
+    done = {int(s) for summary in arm_summaries(folder) for s in summary["seeds"]}
+    return [s for s in seeds if s not in done]
+
+
+def seed_average(summaries: list[dict], key: str, level: str = "frame") -> np.ndarray:
+    """Per seed, the mean over folds of one metric, over every summary of the arm: (n_seeds,)."""
+    per_seed = []
+    for summary in summaries:
+        per_fold = [agg["levels"][level][key]["values"] for agg in summary["summary"].values()]
+        per_seed.extend(np.array(per_fold, dtype=float).mean(axis=0))
+    return np.array(per_seed, dtype=float)
 
 
 def table(out: Path, arms: list[str], level: str = "frame") -> str:
     rows = ["| model | initialisation | " + " | ".join(t for _, t in METRICS) + " |", "|" + "---|" * (len(METRICS) + 2)]
     for arm in arms:
-        summary = json.loads((out / arm / "summary.json").read_text())
+        summaries = arm_summaries(out / arm)
         model, init = arm.split("-", 1)
         cells = []
         for key, _ in METRICS:
-            values = seed_average(summary, key, level)
+            values = seed_average(summaries, key, level)
             std = values.std(ddof=1) if values.size > 1 else 0.0
             cells.append(f"{100 * values.mean():.1f} ± {100 * std:.1f}" if values.size > 1 else f"{100 * values.mean():.1f}")
         rows.append(f"| {model} | {init} | " + " | ".join(cells) + " |")
@@ -161,7 +178,8 @@ def main() -> None:
         "## FLIP from a pretrained CLIP (toy-scale ablation)\n\n"
         f"Produced by `python benchmarks/flip_pretraining.py --seeds {args.seeds} --iterations {args.iterations} "
         f"--subjects {args.subjects} --clip-iterations {args.clip_iterations} --jobs {args.jobs}"
-        f"{' --lfw-faces' if args.lfw_faces else ''}` in {total / 60:.0f} min ({machine}). clip-tiny pretrained on the "
+        f"{' --lfw-faces' if args.lfw_faces else ''}` ({total / 60:.0f} min in its last invocation, which reuses finished arms "
+        f"and seeds; {machine}). clip-tiny pretrained on the "
         f"captioned corpus ({args.corpus_subjects} drawn subjects; docs/clip.md), then FLIP trained with "
         f"configs/demo/*_tiny.yaml at {args.iterations} iterations on fas-sim ({args.subjects} subjects per domain), "
         f"leave one domain out ({folds}); model selection and the eer@val threshold on source validation. Frame level; "
