@@ -57,7 +57,7 @@ def bench_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
     manifest = make_fas_sim(root / "fas", seed=0, image_size=32, domains=("phone", "webcam"), subjects_per_domain=3)
     args = ["bench", "--quick", "--clip", "clip-tiny", "--models", "resnet8,vit_tiny_patch16_224", "--batch", "4",
-            "--rounds", "3", "--threads", "1", "--calib", str(manifest), "--json", str(root / "b.json"),
+            "--rounds", "3", "--budget", "0.05", "--threads", "1", "--calib", str(manifest), "--json", str(root / "b.json"),
             "--md", str(root / "b.md")]
     assert main(args) == 0
     return json.loads((root / "b.json").read_text()), (root / "b.md").read_text()
@@ -74,11 +74,15 @@ def test_records_cover_every_model_backend_and_batch(bench_run):
         assert KEYS <= set(record)
         assert record["latency_ms_p50"] > 0 and record["latency_ms_p95"] >= record["latency_ms_p50"]
         assert record["throughput_ips"] == pytest.approx(record["batch"] * 1000 / record["latency_ms_p50"], rel=1e-3)
+        assert record["latency_ms_p10"] <= record["latency_ms_p50"] <= record["latency_ms_p90"]
+        assert record["rounds"] >= (3 if record["batch"] == 1 else 1)  # --rounds is the least, a budget adds
+        blocks = record["block_p50_ms"]  # one median per timing block it had calls in
+        assert len(blocks) <= 5 and sum(m is not None for m in blocks) == min(record["rounds"], len(blocks))
     for key in ("cpu", "cores", "threads", "torch", "onnxruntime", "load_avg_1_5_15"):
         assert key in result["machine"]
     threads = result["machine"]["thread_settings"]  # what the timing ran with, recorded
-    assert threads["method"] == "phased" and threads["torch_intra_op"] == 1 and threads["ort_intra_op"] == 1
-    assert result["settings"]["timing_method"] == "phased"
+    assert threads["method"] == "blocks" and threads["torch_intra_op"] == 1 and threads["ort_intra_op"] == 1
+    assert threads["budget_b1_s"] == 0.05 and result["settings"]["timing_method"] == "blocks"
 
 
 def test_speedups_params_and_flops_are_consistent(bench_run):
@@ -102,4 +106,4 @@ def test_markdown_lists_every_model(bench_run):
     _, markdown = bench_run
     for name in (TEACHER, NAIVE, "resnet8", "vit_tiny_patch16_224"):
         assert f"| {name} |" in markdown
-    assert "Machine:" in markdown and "FlopCounterMode" in markdown
+    assert "Machine:" in markdown and "FlopCounterMode" in markdown and "Stability within the run" in markdown

@@ -1,5 +1,6 @@
-"""``facetrust.export.timing``: the phased method never runs two backends in the same stretch, keeps
-models round-robin within a backend and gives every runner its rounds; spinning reaches ORT."""
+"""``facetrust.export.timing``'s older methods (the default, "blocks", is in test_export_timing.py): the
+phased method never runs two backends in the same stretch, keeps models round-robin within a backend and
+gives every runner its rounds; spinning reaches ORT."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def _stretches(names: list[str]) -> list[tuple[str, list[str]]]:
 def test_phased_groups_backends_and_keeps_round_robin():
     log: list[str] = []
     runners = _runners(log)
-    times = time_round_robin(runners, np.zeros(1), rounds=7, warmup=1, progress=False, label="t", blocks=3)
+    times = time_round_robin(runners, np.zeros(1), rounds=7, warmup=1, progress=False, label="t", blocks=3,
+                             method="phased")
     assert [len(t) for t in times] == [7] * len(runners)
     assert all(s >= 0 for t in times for s in t)
     timed = _stretches(log[len(runners):])  # after the warm-up calls
@@ -52,7 +54,7 @@ def test_interleaved_is_every_runner_in_turn():
     runners = _runners(log)
     time_round_robin(runners, np.zeros(1), rounds=2, warmup=0, progress=False, label="t", method="interleaved")
     assert log == [f"{r.model}/{r.backend}" for r in runners] * 2
-    with pytest.raises(ValueError, match="phased"):
+    with pytest.raises(ValueError, match="blocks"):
         time_round_robin(runners, np.zeros(1), 1, 0, False, "t", method="parallel")
 
 

@@ -6,7 +6,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "bench", help="time the teacher and the students side by side",
         description="Time the FLIP teacher (CLIP ViT-B/16, 224 px, random weights) and the students in one "
-        "run, round-robin: params, GFLOPs, latency p50/p95 at batch 1, throughput at batch 32, for "
+        "run, each alone in rotating blocks (--timing): params, GFLOPs, latency p50 with p10-p90 and its "
+        "spread over the blocks at batch 1, throughput at batch 32, for "
         "PyTorch eager, ONNX Runtime FP32 and INT8, with the speed-up over the teacher; plus "
         "teacher-naive (prompts re-encoded on every call).",
     )
@@ -22,17 +23,23 @@ def register(subparsers) -> None:
     p.add_argument("--clip", default="ViT-B-16", help="open_clip model of the teacher (default ViT-B-16)")
     p.add_argument("--threads", type=int, default=None, help="threads for PyTorch and ORT (default: all cores)")
     p.add_argument("--batch", type=int, default=32, help="batch size for throughput (default 32)")
-    p.add_argument("--rounds", type=int, default=None, help="timing rounds at batch 1 (default 30, quick 8)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="least timed calls per model at batch 1 (default 30, quick 8); a fast model gets more")
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="seconds of timed calls per model at batch 1 with --timing blocks (default 3, quick 1; "
+                   "0: exactly --rounds)")
     p.add_argument("--rounds-batch", type=int, default=None,
                    help="timing rounds at the throughput batch (default 3, quick 1)")
     p.add_argument("--calib", default=None, metavar="MANIFEST",
                    help="manifest for INT8 calibration and agreement (default: a small generated fas-sim)")
     p.add_argument("--exporter", choices=("auto", "dynamo", "torchscript"), default="torchscript",
                    help="ONNX exporter (default torchscript: same ORT speed, much faster to export)")
-    p.add_argument("--timing", choices=("phased", "interleaved"), default="phased",
-                   help="phased (default): PyTorch and ORT never run together (their thread pools slow each "
-                   "other down), models round-robin within a backend; interleaved: every runner in turn, ORT "
-                   "spinning off (the method before; for comparison). Recorded in the JSON")
+    p.add_argument("--timing", choices=("blocks", "phased", "interleaved"), default="blocks",
+                   help="blocks (default): each model alone in stretches of consecutive calls, as deployed, "
+                   "rounds by a time budget, stretches in rotating blocks, waiting for the previous model's "
+                   "threads to stop spinning; phased: PyTorch and ORT never run together, models call by call "
+                   "within a backend; interleaved: every runner in turn, ORT spinning off (older methods, for "
+                   "comparison). Recorded in the JSON")
     g = p.add_argument_group("per-frame pipeline (--pipeline)")
     g.add_argument("--pipeline", action="store_true",
                    help="time 640x480 frames through decode -> detect -> crop -> classify (ORT) -> decision instead")
@@ -95,7 +102,8 @@ def run_checkpoints(args) -> int:
     rounds = args.rounds or (8 if args.quick else 30)
     result = time_models(models, batch=args.batch, rounds_b1=rounds, rounds_bn=args.rounds_batch or max(2, rounds // 10),
                          threads=args.threads, exporter=args.exporter if args.exporter != "auto" else "torchscript",
-                         log=lambda message: print(message, file=sys.stderr), method=args.timing)
+                         log=lambda message: print(message, file=sys.stderr), method=args.timing,
+                         **({} if args.budget is None else {"budget_b1_s": args.budget}))
     markdown = time_models_markdown(result)
     print(markdown)
     if args.md:
@@ -130,6 +138,8 @@ def run(args) -> int:
         overrides["rounds_b1"] = args.rounds
     if args.rounds_batch:
         overrides["rounds_bn"] = args.rounds_batch
+    if args.budget is not None:
+        overrides["budget_b1_s"] = args.budget
     settings = BenchSettings.quick_settings(**overrides) if args.quick else BenchSettings(**overrides)
     result = run_benchmark(settings, log=lambda message: print(message, file=sys.stderr))
     markdown = render_markdown(result)

@@ -1,8 +1,11 @@
 """Side-by-side benchmark: the FLIP teacher and the edge students, PyTorch vs ONNX Runtime FP32 vs INT8.
 
-Everything is timed in one process and one run, round-robin: each timing round calls every
-(model, backend) once, so load from other processes hits all of them alike and ratios stay fair.
-Per (model, backend): latency p50/p95 at batch 1 and throughput at batch 32; params; GFLOPs counted by
+Everything is timed in one process and one run by ``facetrust.export.timing.time_runners``: each
+(model, backend) alone in stretches of consecutive calls, as a deployed process runs it, with rounds
+set by a time budget (hundreds of calls for a 3 ms student, a few for the 260 ms teacher), the
+stretches in rotating blocks so that load from other processes hits every model alike and ratios stay
+fair. Per (model, backend): latency p50 with p10-p90, IQR and the spread of the block medians at
+batch 1, throughput at batch 32; params; GFLOPs counted by
 ``torch.utils.flop_counter.FlopCounterMode`` (matmul/conv/attention only, 2 FLOPs per multiply-add, so
 GFLOPs = 2 x GMACs); speed-up over the teacher on the same backend. ``teacher-naive`` is FLIP's original
 inference path, re-encoding the 12 prompts with the text tower on every call (PyTorch only), which shows
@@ -20,25 +23,37 @@ from typing import Any
 
 import numpy as np
 
+from facetrust.export.bench_report import (  # noqa: F401  (the tables, re-exported)
+    BACKENDS,
+    NAIVE,
+    TEACHER,
+    render_markdown,
+    time_models_markdown,
+)
 from facetrust.export.timing import (  # noqa: F401  (Runner, machine_info, ... re-exported)
+    DEFAULT_METHOD,
+    MAX_ROUNDS,
     Runner,
     latency_record,
     machine_info,
     ort_call,
+    speedup,
     thread_settings,
     time_round_robin,
+    time_runners,
     torch_call,
 )
 
 STUDENTS = ("resnet8", "mobilenetv3_small_100", "mobilenetv3_large_100", "efficientnet_lite0",
             "vit_tiny_patch16_224")
-BACKENDS = ("torch", "ort-fp32", "ort-int8")
-TEACHER, NAIVE = "teacher", "teacher-naive"
 
 
 @dataclass
 class BenchSettings:
-    """What to time and how long; ``quick`` trades precision for a run of a couple of minutes."""
+    """What to time and how long; ``quick`` trades precision for a run of a couple of minutes.
+
+    ``rounds_*`` are the least timed calls per (model, backend); ``budget_*_s`` the seconds of timed calls
+    each one gets, so a fast model gets many more (at most ``max_rounds``); 0: exactly ``rounds_*``."""
 
     clip: str = "ViT-B-16"  # the students take the teacher's input size (224 px for ViT-B-16)
     students: tuple[str, ...] = STUDENTS
@@ -46,7 +61,11 @@ class BenchSettings:
     threads: int | None = None  # None: all cores
     batch: int = 32
     rounds_b1: int = 30
-    rounds_bn: int = 3
+    rounds_bn: int = 3  # 0: no throughput batch
+    budget_b1_s: float = 3.0
+    budget_bn_s: float = 3.0
+    blocks: int = 5  # the rounds of every model in this many rotating blocks (timing.time_runners)
+    max_rounds: int = MAX_ROUNDS
     warmup: int = 2  # untimed calls per runner at batch 1
     warmup_bn: int = 1  # ... and at the throughput batch
     exporter: str = "torchscript"  # same ORT speed as dynamo here, exports 10-40x faster
@@ -54,14 +73,14 @@ class BenchSettings:
     calib_samples: int = 32
     agreement_samples: int = 64  # fas-sim val images (threshold) and test images (agreement); 0: skip
     int8_teacher: bool = True  # the ViT-B/16 teacher's dynamic INT8 (export + quantization take minutes)
-    timing_method: str = "phased"  # facetrust.export.timing: one backend at a time, or "interleaved"
-    ort_spinning: bool | None = None  # None: ORT's default (on) when phased, off when interleaved
+    timing_method: str = DEFAULT_METHOD  # facetrust.export.timing: "blocks", or "phased"/"interleaved" (older)
+    ort_spinning: bool | None = None  # None: ORT's default (on), except off when interleaved
     progress: bool = True
 
     @classmethod
     def quick_settings(cls, **overrides: Any) -> BenchSettings:
-        defaults = {"rounds_b1": 8, "rounds_bn": 1, "warmup": 1, "warmup_bn": 0, "calib_samples": 16,
-                    "agreement_samples": 32}
+        defaults = {"rounds_b1": 8, "rounds_bn": 1, "budget_b1_s": 1.0, "budget_bn_s": 0.0, "warmup": 1,
+                    "warmup_bn": 0, "calib_samples": 16, "agreement_samples": 32}
         return cls(**{**defaults, **overrides})
 
 
@@ -137,7 +156,8 @@ def _prepare_ort(name: str, model, settings: BenchSettings, workdir: Path, data,
     count = max(settings.agreement_samples, 8)
     val = preprocess_images(images["val"][:count], model.preprocess)
     test = preprocess_images(images["test"][:count], model.preprocess)
-    parity = onnx_parity(model, fp32_path, test[:8], session=fp32)
+    # Parity proves the ONNX file is the model timed; 2 images do it for the teacher (8 cost ViT-B/16 ~5 s).
+    parity = onnx_parity(model, fp32_path, test[: 2 if name == TEACHER else 8], session=fp32)
     fp32_extra = {"parity_max_abs_logit_diff": parity, "exporter": info["exporter"], "opset": info["opset"],
                   "onnx_mb": round(fp32_path.stat().st_size / 2**20, 2)}
     if name == TEACHER and not settings.int8_teacher:
@@ -169,7 +189,8 @@ def _prepare_ort(name: str, model, settings: BenchSettings, workdir: Path, data,
 
 
 def _spinning(settings: BenchSettings) -> bool | None:
-    """ORT spinning for the settings: as asked, else off when interleaved with PyTorch, default when phased."""
+    """ORT spinning for the settings: as asked, else off when interleaved with PyTorch, else ORT's default
+    (on, as deployed)."""
     if settings.ort_spinning is not None:
         return settings.ort_spinning
     return False if settings.timing_method == "interleaved" else None
@@ -177,15 +198,36 @@ def _spinning(settings: BenchSettings) -> bool | None:
 
 def _speedups(records: list[dict[str, Any]]) -> None:
     """Fill ``speedup_vs_teacher``: teacher latency / model latency on the same backend and batch (INT8
-    against the teacher's FP32 ONNX when the teacher has no INT8)."""
+    against the teacher's FP32 ONNX when the teacher has no INT8), and ``speedup_block_range``: that
+    ratio's lowest and highest over the timing blocks (how much it moved within the run)."""
     teacher = {(r["backend"], r["batch"]): r for r in records if r["model"] == TEACHER}
     for record in records:
         reference = teacher.get((record["backend"], record["batch"]))
         if reference is None and record["backend"] == "ort-int8":
             reference = teacher.get(("ort-fp32", record["batch"]))
-        record["speedup_vs_teacher"] = (
-            round(reference["latency_ms_p50"] / record["latency_ms_p50"], 2) if reference else None
-        )
+        ratio = speedup(reference, record) if reference else {"speedup": None, "speedup_block_range": None}
+        record["speedup_vs_teacher"], record["speedup_block_range"] = ratio["speedup"], ratio["speedup_block_range"]
+
+
+def _timing_summary(settings: BenchSettings) -> dict[str, Any]:
+    """The method's parameters, for ``thread_settings``."""
+    if settings.timing_method != "blocks":
+        return {}
+    return {"blocks": settings.blocks, "budget_b1_s": settings.budget_b1_s, "budget_bn_s": settings.budget_bn_s,
+            "max_rounds": settings.max_rounds, "between_stretches": "wait until the process's threads stop "
+            "spinning, then untimed calls for 0.05 s when a call is shorter"}
+
+
+def _time(runners: list[Runner], batch: np.ndarray, rounds: int, warmup: int, budget_s: float,
+          settings: BenchSettings, label: str) -> list[dict[str, Any]]:
+    """``latency_record`` of each runner (with its blocks when the method is ``"blocks"``)."""
+    if settings.timing_method == "blocks":
+        timings = time_runners(runners, batch, rounds, warmup, budget_s=budget_s, blocks=settings.blocks,
+                               max_rounds=settings.max_rounds, progress=settings.progress, label=label)
+    else:
+        timings = time_round_robin(runners, batch, rounds, warmup, settings.progress, label,
+                                   method=settings.timing_method)
+    return [latency_record(timing, len(batch)) for timing in timings]
 
 
 def run_benchmark(settings: BenchSettings, log=print) -> dict[str, Any]:
@@ -220,100 +262,35 @@ def run_benchmark(settings: BenchSettings, log=print) -> dict[str, Any]:
         runners.append(Runner(NAIVE, "torch", torch_call(teacher.forward_naive), clip_params,
                               count_gflops(teacher.forward_naive, example)))
         records = []
-        plan = ((1, settings.rounds_b1, settings.warmup), (settings.batch, settings.rounds_bn, settings.warmup_bn))
-        for batch, rounds, warmup in plan:
+        plan = ((1, settings.rounds_b1, settings.warmup, settings.budget_b1_s),
+                (settings.batch, settings.rounds_bn, settings.warmup_bn, settings.budget_bn_s))
+        for batch, rounds, warmup, budget in plan:
             if rounds <= 0:
                 continue
-            times = time_round_robin(runners, inputs[batch], rounds, warmup, settings.progress, f"batch {batch}",
-                                     method=settings.timing_method)
-            for runner, seconds in zip(runners, times, strict=True):
-                ms = np.asarray(seconds) * 1000.0
-                p50 = float(np.percentile(ms, 50))
-                records.append({
-                    "model": runner.model, "backend": runner.backend, "batch": batch,
-                    "latency_ms_p50": round(p50, 3), "latency_ms_p95": round(float(np.percentile(ms, 95)), 3),
-                    "throughput_ips": round(batch * 1000.0 / p50, 2), "params": int(runner.params),
-                    "gflops": round(runner.gflops, 4), "speedup_vs_teacher": None, "rounds": rounds,
-                    **runner.extra,
-                })
+            timed = _time(runners, inputs[batch], rounds, warmup, budget, settings, f"batch {batch}")
+            for runner, latency in zip(runners, timed, strict=True):
+                records.append({"model": runner.model, "backend": runner.backend, "batch": batch, **latency,
+                                "params": int(runner.params), "gflops": round(runner.gflops, 4),
+                                "speedup_vs_teacher": None, **runner.extra})
     _speedups(records)
     machine["load_avg_after"] = list(os.getloadavg())
     summary = {k: v for k, v in vars(settings).items() if k != "progress"}
-    machine["thread_settings"] = thread_settings(threads, settings.timing_method, _spinning(settings) is not False)
+    machine["thread_settings"] = thread_settings(threads, settings.timing_method, _spinning(settings) is not False,
+                                                 **_timing_summary(settings))
     return {"machine": machine, "settings": {**summary, "image_size": height},
             "records": records}
 
 
-def _cell(record: dict[str, Any] | None, key: str, fmt: str) -> str:
-    if record is None:
-        return "—"
-    speedup = record.get("speedup_vs_teacher")
-    return f"{format(record[key], fmt)} (×{speedup:g})" if speedup is not None else format(record[key], fmt)
-
-
-def render_markdown(result: dict[str, Any]) -> str:
-    """Markdown tables (latency at batch 1, throughput at batch N, INT8 agreement) with the machine."""
-    records, machine, settings = result["records"], result["machine"], result["settings"]
-    index = {(r["model"], r["backend"], r["batch"]): r for r in records}
-    models = list(dict.fromkeys(r["model"] for r in records))
-    batch = settings["batch"]
-    first = {m: next(r for r in records if r["model"] == m) for m in models}
-    load = ", ".join(f"{v:.2f}" for v in machine["load_avg_1_5_15"])
-    lines = [
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['threads']} thread(s) for PyTorch "
-        f"and ONNX Runtime; torch {machine['torch']}, onnxruntime {machine['onnxruntime']}, Python "
-        f"{machine['python']}; load average at start {load}; "
-        f"{machine['date_utc']} UTC. Teacher: FLIP-IT on CLIP {settings['clip']} at "
-        f"{settings.get('image_size', '?')} px, random weights. Rounds: {settings['rounds_b1']} at batch 1, "
-        f"{settings['rounds_bn']} at batch {batch}, "
-        + ("interleaved round-robin (PyTorch and ORT alternating call by call, ORT spinning off)."
-           if settings.get("timing_method") == "interleaved" else
-           "one backend at a time (PyTorch and ORT never run together), models round-robin within a backend, "
-           "backends alternating in 3 blocks (facetrust.export.timing)."),
-        "",
-        "GFLOPs: matmul/conv FLOPs of one image counted by torch.utils.flop_counter.FlopCounterMode "
-        "(2 FLOPs per multiply-add). (×N) = speed-up over the teacher on the same backend.",
-        "",
-        "| model | params (M) | GFLOPs | PyTorch p50 / p95 ms | ORT FP32 p50 / p95 ms | ORT INT8 p50 / p95 ms |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for m in models:
-        cells = []
-        for backend in BACKENDS:
-            r = index.get((m, backend, 1))
-            cells.append("—" if r is None else f"{_cell(r, 'latency_ms_p50', '.2f')} / {r['latency_ms_p95']:.2f}")
-        lines.append(f"| {m} | {first[m]['params'] / 1e6:.2f} | {first[m]['gflops']:.2f} | " + " | ".join(cells) + " |")
-    lines += ["", f"Throughput at batch {batch} (images/s):", "",
-              "| model | PyTorch | ORT FP32 | ORT INT8 |", "|---|---:|---:|---:|"]
-    for m in models:
-        cells = [_cell(index.get((m, backend, batch)), "throughput_ips", ".1f") for backend in BACKENDS]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    lines += ["", "INT8 (ONNX Runtime) vs FP32:", "",
-              "| model | quantization | INT8 / FP32 latency (batch 1) | decision agreement | ONNX MB FP32 → INT8 |",
-              "|---|---|---:|---:|---:|"]
-    for m in models:
-        fp32, int8 = index.get((m, "ort-fp32", 1)), index.get((m, "ort-int8", 1))
-        if fp32 is None or int8 is None:
-            continue
-        ratio = int8["latency_ms_p50"] / fp32["latency_ms_p50"]
-        agreement = ("not measured" if int8["int8_agreement"] is None
-                     else f"{int8['int8_agreement']:.2%} ({int8['agreement_samples']} images)")
-        front = int8.get("int8_front")
-        scheme = int8["quantization"] + (f", front {front}" if front in ("fp32", "int8") else "")
-        lines.append(f"| {m} | {scheme} | {ratio:.2f} | {agreement} | "
-                     f"{fp32['onnx_mb']} → {int8['onnx_mb']} |")
-    lines += ["", f"Agreement: {next((r['agreement_images'] for r in records if 'agreement_images' in r), '')}."]
-    return "\n".join(lines) + "\n"
-
-
 def time_models(models: dict[str, Any], batch: int = 32, rounds_b1: int = 30, rounds_bn: int = 3,
                 warmup: int = 2, threads: int | None = None, exporter: str = "torchscript",
-                progress: bool = False, log=print, method: str = "phased") -> dict[str, Any]:
+                progress: bool = False, log=print, method: str = DEFAULT_METHOD, budget_b1_s: float = 2.0,
+                budget_bn_s: float = 0.0) -> dict[str, Any]:
     """Any models (each at its own input size) timed side by side in one run: PyTorch eager and ONNX
-    Runtime FP32 (exported here, parity logged), latency p50/p95 at batch 1 and throughput at ``batch``,
-    round-robin as ``run_benchmark``; params and GFLOPs per model. The first model is the reference
-    of ``speedup_vs_first``; ``method`` as ``facetrust.export.timing.time_round_robin``. Returns
-    ``{"machine", "records"}``, the machine with its ``thread_settings``."""
+    Runtime FP32 (exported here, parity logged), latency p50 (p10-p90, blocks) at batch 1 and throughput
+    at ``batch``, timed as ``run_benchmark`` (at least ``rounds_*`` calls, more to fill ``budget_*_s``);
+    params and GFLOPs per model. The first model is the reference of ``speedup_vs_first``; ``method`` as
+    ``facetrust.export.timing.time_round_robin``. Returns ``{"machine", "records"}``, the machine with
+    its ``thread_settings``."""
     import torch
 
     from facetrust.export.onnx import export_onnx, onnx_parity
@@ -339,45 +316,27 @@ def time_models(models: dict[str, Any], batch: int = 32, rounds_b1: int = 30, ro
             for backend, call in (("torch", torch_call(model)), ("ort-fp32", ort_call(session))):
                 runners.append(Runner(name, backend, call, params, gflops, {"parity_max_abs_logit_diff": parity}))
         records = []
-        for size, rounds, warm in ((1, rounds_b1, warmup), (batch, rounds_bn, 1)):
+        for size, rounds, warm, budget in ((1, rounds_b1, warmup, budget_b1_s), (batch, rounds_bn, 1, budget_bn_s)):
             inputs = {name: rng.standard_normal((size, *shape)).astype(np.float32) for name, shape in sizes.items()}
             own = [Runner(r.model, r.backend, lambda _, call=r.call, x=inputs[r.model]: call(x), r.params, r.gflops)
                    for r in runners]  # each model gets its own input; the shared batch argument is unused
-            times = time_round_robin(own, next(iter(inputs.values())), rounds, warm, progress, f"batch {size}",
-                                     method=method)
-            for runner, seconds in zip(runners, times, strict=True):
-                ms = np.asarray(seconds) * 1000.0
-                p50 = float(np.percentile(ms, 50))
+            feed = next(iter(inputs.values()))
+            if method == "blocks":
+                timings = time_runners(own, feed, rounds, warm, budget_s=budget, progress=progress, label=f"batch {size}")
+            else:
+                timings = time_round_robin(own, feed, rounds, warm, progress, f"batch {size}", method=method)
+            for runner, timing in zip(runners, timings, strict=True):
+                latency = latency_record(timing, size)
                 records.append({"model": runner.model, "backend": runner.backend, "batch": size,
-                                "input": "x".join(map(str, sizes[runner.model][1:])),
-                                "latency_ms_p50": round(p50, 3), "latency_ms_p95": round(float(np.percentile(ms, 95)), 3),
-                                "fps": round(size * 1000.0 / p50, 1), "params": int(runner.params),
-                                "gflops": round(runner.gflops, 4), "rounds": rounds, **runner.extra})
+                                "input": "x".join(map(str, sizes[runner.model][1:])), **latency,
+                                "fps": round(size * 1000.0 / latency["latency_ms_p50"], 1), "params": int(runner.params),
+                                "gflops": round(runner.gflops, 4), **runner.extra})
     first = next(iter(models))
-    reference = {(r["backend"], r["batch"]): r["latency_ms_p50"] for r in records if r["model"] == first}
+    reference = {(r["backend"], r["batch"]): r for r in records if r["model"] == first}
     for record in records:
-        record["speedup_vs_first"] = round(reference[(record["backend"], record["batch"])] / record["latency_ms_p50"], 2)
+        ratio = speedup(reference[(record["backend"], record["batch"])], record)
+        record["speedup_vs_first"], record["speedup_block_range"] = ratio["speedup"], ratio["speedup_block_range"]
     machine["load_avg_after"] = list(os.getloadavg())
-    machine["thread_settings"] = thread_settings(threads, method, method != "interleaved")
+    timing_info = {"budget_b1_s": budget_b1_s, "budget_bn_s": budget_bn_s, "blocks": 5} if method == "blocks" else {}
+    machine["thread_settings"] = thread_settings(threads, method, method != "interleaved", **timing_info)
     return {"machine": machine, "records": records}
-
-
-def time_models_markdown(result: dict[str, Any]) -> str:
-    """Markdown table of ``time_models``: params, GFLOPs, FPS at batch 1 and N on PyTorch and ORT FP32."""
-    index = {(r["model"], r["backend"], r["batch"]): r for r in result["records"]}
-    models = list(dict.fromkeys(r["model"] for r in result["records"]))
-    batch = max(r["batch"] for r in result["records"])
-    m = result["machine"]
-    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['threads']} threads; torch {m['torch']}, onnxruntime "
-             f"{m['onnxruntime']}; load average {', '.join(f'{v:.2f}' for v in m['load_avg_1_5_15'])} at start, "
-             f"{', '.join(f'{v:.2f}' for v in m.get('load_avg_after', []))} after; {m['date_utc']} UTC. "
-             "FPS = images/s at the p50 latency; (xN) = speed-up over the first row on the same backend and batch.", "",
-             f"| model | input | params (M) | GFLOPs | PyTorch FPS b1 | ORT FPS b1 | PyTorch FPS b{batch} | ORT FPS b{batch} |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for name in models:
-        cells = [f"{index[(name, backend, b)]['fps']:.1f} (x{index[(name, backend, b)]['speedup_vs_first']:g})"
-                 for b in (1, batch) for backend in ("torch", "ort-fp32")]
-        first = index[(name, "torch", 1)]
-        lines.append(f"| {name} | {first['input']} | {first['params'] / 1e6:.3f} | {first['gflops']:.3f} | "
-                     + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"

@@ -156,7 +156,8 @@ def measure_precisions(
     return {"shipped": precision, "reason": reason,
             "fp32_ms": round(float(ms["fp32"]), 4), "int8_ms": round(float(ms["int8"]), 4),
             "timing": {"batch": 1, "threads": threads or os.cpu_count(), "rounds": rounds,
-                       "injected": timer is not None, "method": "round-robin, ORT only"},
+                       "injected": timer is not None,
+                       "method": "blocks (facetrust.export.timing.time_onnx_files), ORT only"},
             "int8_flips": int8["disagreements"], "fp32_pixel_noise_flips": noise["disagreements"],
             "val_samples": int8["samples"], "threshold": float(threshold), "images": f"{source} (val split)"}
 
