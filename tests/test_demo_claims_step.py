@@ -1,4 +1,5 @@
-"""The demo's claims step: off (no pretrained CLIP) at no cost with a note, on with a CLIP and its corpus."""
+"""The demo's claims step: on with the demo's CLIP and its corpus (the default), off at no cost with a
+note when the CLIP pretraining step was turned off (--no-clip-pretrain)."""
 
 import torch
 
@@ -8,12 +9,12 @@ from facetrust.demo.pipeline import Context, DemoSettings
 
 
 def test_without_a_pretrained_clip_the_step_is_off_and_says_how_to_see_it(tmp_path):
-    ctx = Context(DemoSettings(out=tmp_path, quick=True), log=lambda m: None)
+    ctx = Context(DemoSettings(out=tmp_path, quick=True, clip_pretrain=False), log=lambda m: None)
     ctx.results["clip"] = {"enabled": False, "weights": None}
     result = step_claims(ctx)
     assert result == {"enabled": False}
     page = render("t", "s", [claims_section(result)])
-    assert "--clip-pretrain" in page
+    assert "--no-clip-pretrain" in page
 
 
 def test_with_the_demo_clip_it_judges_test_claims_and_draws_heatmaps(tmp_path):

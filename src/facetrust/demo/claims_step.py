@@ -1,9 +1,9 @@
 """The demo's claim-verification step: true and false claims about held-out images, judged by the CLIP
 the demo pretrained, a few of them with their relevance heatmap and faithfulness.
 
-It needs a CLIP that understands text: the demo's CLIP pretraining step (``--clip-pretrain``). Without
-it the step records ``{"enabled": false}`` at no cost and the report says how to see it (a CLIP
-pretrained inside this step's time budget would judge at chance: nothing to show). Thresholds are
+It needs a CLIP that understands text: the demo's CLIP pretraining step (on by default). With
+``--no-clip-pretrain`` the step records ``{"enabled": false}`` at no cost and the report says how to
+see it (a CLIP pretrained inside this step's time budget would judge at chance: nothing to show). Thresholds are
 calibrated on the claims of the corpus's val images; the claims judged and drawn are about its test
 images (subjects the CLIP never saw). About 20-40 s on 2 cores.
 """
@@ -27,9 +27,11 @@ def step_claims(ctx) -> dict[str, Any]:
         return {"enabled": False}
     manifest, origin = str(manifest), "the demo's CLIP pretraining step"
     model = load_clip(weights)
-    result = run_claims_sim(model, manifest, None, ctx.settings.seed, CLAIMS_IMAGES, log=ctx.log)
+    tiny = ctx.settings.tiny
+    result = run_claims_sim(model, manifest, None, ctx.settings.seed, 3 if tiny else CLAIMS_IMAGES, log=ctx.log)
     png = ctx.out / "figures" / "claims.png"
-    records = write_gallery(model, result, manifest, png, n_images=2, steps=8, seed=ctx.settings.seed)
+    records = write_gallery(model, result, manifest, png, n_images=1 if tiny else 2, steps=4 if tiny else 8,
+                            seed=ctx.settings.seed)
     rows = [{k: r[k] for k in ("region", "contrast", "n_test", "accuracy", "auc", "ece", "decided", "decided_accuracy")}
             for r in result["rows"] if r["claims"] == "all claims" and "accuracy" in r]
     return {"enabled": True, "weights": weights, "manifest": manifest, "origin": origin, "rows": rows, "gallery": records,
@@ -42,9 +44,10 @@ def claims_section(result: dict[str, Any]):
 
     section = Section("claims", "Verifying claims about an image")
     if not result.get("enabled"):
-        return section.text("Claim verification needs a CLIP that understands text: run the demo with --clip-pretrain "
-                            "(clip-tiny pretrained on the captioned corpus) to see true and false claims about held-out "
-                            "images judged, with their heatmaps; or use facetrust verify-claims (README).", cls="note")
+        return section.text("Claim verification needs a CLIP that understands text: this run skipped the CLIP "
+                            "pretraining step (--no-clip-pretrain). Run the demo without it (clip-tiny pretrained on "
+                            "the captioned corpus) to see true and false claims about held-out images judged, with "
+                            "their heatmaps; or use facetrust verify-claims (README).", cls="note")
     section.text(f"A CLIP pretrained by {result['origin']} judges true and false claims about held-out images of the "
                  "captioned corpus: CLIPScore (2.5 max(cos, 0) with 'A photo depicts ...') and a contrast test against "
                  "the claim's negation and the attribute's other values, decided with thresholds calibrated on the "

@@ -1,8 +1,11 @@
-"""The demo's optional CLIP pretraining step: clip-tiny pretrained on the captioned corpus, so the FLIP
-teacher can start from it (``DemoSettings.clip_pretrain``, ``facetrust demo --clip-pretrain``).
+"""The demo's CLIP pretraining step: clip-tiny pretrained on the captioned corpus, and the FLIP teacher
+starts from it (on by default: ``DemoSettings.clip_pretrain``; ``facetrust demo --no-clip-pretrain``
+turns it off). The pretrained teacher is the better one on fas-sim's held-out domain (docs/results.md,
+"FLIP from a pretrained CLIP"), and the claims step judges claims with this CLIP.
 
-Disabled, the step records ``{"enabled": false, "weights": null}`` at no cost and the teacher starts
-from a random clip-tiny, as before. A cached record made with the other setting is redone.
+Turned off, the step records ``{"enabled": false, "weights": null}`` at no cost, the teacher starts
+from a random clip-tiny and the claims step is skipped. A cached record made with the other setting is
+redone (and with it every later step).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ def clip_config(ctx) -> dict[str, Any]:
     return {
         "task": "clip", "name": "demo_clip",
         "model": {"clip": "clip-tiny", "pretrained": None},
-        "data": {"corpus": {"seed": s.seed, "n_subjects": s.clip_subjects, "images_per_subject": 8, "image_size": 64,
+        "data": {"corpus": {"seed": s.seed, "n_subjects": s.clip_subjects,
+                            "images_per_subject": s.clip_images_per_subject, "image_size": 64,
                             "captions_per_image": 4, "dir": str(ctx.out / "captions")}},
         "train": {"iterations": s.clip_iterations, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.1,
                   "warmup_iterations": max(1, s.clip_iterations // 12), "schedule": "cosine",

@@ -38,18 +38,19 @@ def step_deepfake(ctx) -> dict[str, Any]:
     from facetrust.tasks.fas import train_fas
     from facetrust.tasks.fas_config import FasExperiment
 
-    quick = ctx.settings.quick
+    quick, tiny = ctx.settings.quick, ctx.settings.tiny
     out = ctx.out / "deepfake"
+    iterations = 3 if tiny else 40 if quick else 150
     manifest = make_deepfake_sim(out / "deepfake-sim", seed=ctx.settings.seed, image_size=SIZE,
-                                 subjects=40 if quick else 100, frames_per_video=2)
+                                 subjects=10 if tiny else 40 if quick else 100, frames_per_video=2)
     grid = save_deepfake_grid(manifest, ctx.out / "figures" / "deepfake_sim_grid.png", per_kind=5)
     teacher_config = from_dict(FasExperiment, {
-        **_common(ctx, "demo_deepfake_teacher", str(out / "teacher"), 40 if quick else 150, str(manifest)),
+        **_common(ctx, "demo_deepfake_teacher", str(out / "teacher"), iterations, str(manifest)),
         "model": {"name": "test_efficientnet", "image_size": SIZE},
     }, "demo deepfake teacher")
     teacher = single_run(train_fas(teacher_config))
     student_config = from_dict(DistillExperiment, {
-        **_common(ctx, "demo_deepfake_student", str(out / "student"), 40 if quick else 150, str(manifest)),
+        **_common(ctx, "demo_deepfake_student", str(out / "student"), iterations, str(manifest)),
         "teacher": {"checkpoint": teacher["checkpoint"], "cache": True},
         "student": {"name": "resnet8", "image_size": SIZE},
         "losses": {"kd": 1.0}, "loss_options": {"alpha": 0.5, "soft": "kl", "temperature": 4.0},

@@ -27,7 +27,7 @@ def step_face(ctx) -> dict[str, Any]:
         "model": {"name": "test_iresnet", "embedding_size": 32, "input_size": SIZE},
         "head": {"kind": "arcface", "s": 16.0, "m": 0.3},
         "data": {"face_id_sim": {"image_size": SIZE, "pairs_per_fold": 20, "seed": ctx.settings.seed}},
-        "train": {"iterations": 30 if quick else 80, "batch_size": 32, "optimizer": "adamw", "lr": 3e-3,
+        "train": {"iterations": 3 if ctx.settings.tiny else 30 if quick else 80, "batch_size": 32, "optimizer": "adamw", "lr": 3e-3,
                   "weight_decay": 5e-4, "val_every": 40, "eval_batch_size": 256},
         "trainer": {"accelerator": "cpu", "devices": 1, "progress_bar": False},
     }, "demo face")

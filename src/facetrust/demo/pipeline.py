@@ -1,9 +1,10 @@
 """``facetrust demo``: the whole pipeline on the embedded fas-sim benchmark, resumable step by step.
 
-generate fas-sim -> train a FLIP-IT teacher on clip-tiny (one leave-one-domain-out fold) -> distil a
-MobileNet student with the KD recipe -> evaluate both on the held-out domain with the honest threshold
+generate fas-sim -> pretrain clip-tiny on the captioned corpus (``--no-clip-pretrain`` skips it) ->
+train a FLIP-IT teacher from it (one leave-one-domain-out fold) -> distil a MobileNet student with the KD recipe -> evaluate both on the held-out domain with the honest threshold
 (eer@val on source validation) -> export the student to ONNX FP32 and INT8 -> time teacher and
-student -> explain a few samples -> ``report.html``.
+student -> explain a few samples -> deepfake detection, claim verification, face recognition ->
+``report.html``.
 
 Every step writes ``steps/<name>.json``; a second run reuses finished steps unless ``force``.
 """
@@ -44,15 +45,29 @@ class DemoSettings:
     teacher_iterations: int = 300
     student_iterations: int = 80
     bench_rounds: int = 30
-    clip_pretrain: bool = False  # pretrain clip-tiny on the captioned corpus; the teacher starts from it
+    # Pretrain clip-tiny on the captioned corpus and start the teacher from it: on fas-sim's held-out
+    # domain the pretrained FLIP-IT teacher beats the random one (docs/results.md, "FLIP from a
+    # pretrained CLIP"), and the claims step needs a CLIP that understands text.
+    clip_pretrain: bool = True
     clip_iterations: int = 300
     clip_subjects: int = 200
+    clip_images_per_subject: int = 8
+    eval_bootstrap: int = 1000  # bootstrap resamples of the evaluation step's intervals
+    # Test-sized (FACETRUST_DEMO_TINY=1 for the CLI; tests/test_clean_output.py): implies quick and runs
+    # every step at about the smallest size that still works. Its numbers mean nothing.
+    tiny: bool = False
 
     def __post_init__(self) -> None:
         self.out = Path(self.out).resolve()  # step records hold paths: make them valid from any folder
+        self.quick = self.quick or self.tiny
         if self.quick:
             self.teacher_iterations, self.student_iterations, self.bench_rounds = 60, 20, 8
             self.clip_iterations, self.clip_subjects = 40, 60
+        if self.tiny:
+            self.subjects_per_domain, self.frames_per_video = 4, 1
+            self.teacher_iterations, self.student_iterations, self.bench_rounds = 3, 3, 2
+            self.clip_iterations, self.clip_subjects, self.clip_images_per_subject = 3, 10, 2
+            self.eval_bootstrap = 20
 
 
 @dataclass
@@ -98,7 +113,7 @@ def _common_sections(ctx: Context) -> dict[str, Any]:
         "protocol": {"kind": "leave_one_out", "targets": [TARGET]},
         "trainer": {"accelerator": ctx.accelerator(), "devices": 1, "precision": "32-true",
                     "num_threads": 0, "progress_bar": True},
-        "eval": {"threshold": "eer@val", "select": "val_auc", "n_bootstrap": 200},
+        "eval": {"threshold": "eer@val", "select": "val_auc", "n_bootstrap": 0 if ctx.settings.tiny else 200},
         "seeds": [ctx.settings.seed],
     }
 
@@ -175,7 +190,7 @@ def _evaluate_checkpoint(ctx: Context, checkpoint: str, name: str) -> dict[str, 
     transform = eval_transform(model.preprocess)
     val = ScoreSet.from_table(val_df, predict_scores(model, ImageDataset(val_df, transform)), "+".join(sources))
     test = ScoreSet.from_table(test_df, predict_scores(model, ImageDataset(test_df, transform)), TARGET)
-    result = evaluate(test, "eer@val", val=val, n_bootstrap=1000, seed=ctx.settings.seed)
+    result = evaluate(test, "eer@val", val=val, n_bootstrap=ctx.settings.eval_bootstrap, seed=ctx.settings.seed)
     paths = write_report(result, ctx.out / "eval" / name)
     stored = model.threshold
     return {"report": {k: str(v) for k, v in paths.items()}, "result": result.to_dict(),
@@ -191,10 +206,11 @@ def step_export(ctx: Context) -> dict[str, Any]:
     from facetrust.export.onnx import export_checkpoint
 
     manifest = ctx.results["data"]["manifest"]
+    sizes = {"calib_samples": 8, "agreement_samples": 16} if ctx.settings.tiny else {}
     student = export_checkpoint(ctx.results["student"]["checkpoint"], ctx.out / "export" / "student",
-                                calib=manifest, int8=True, exporter="torchscript", log=ctx.log)
+                                calib=manifest, int8=True, exporter="torchscript", log=ctx.log, **sizes)
     teacher = export_checkpoint(ctx.results["teacher"]["checkpoint"], ctx.out / "export" / "teacher",
-                                calib=manifest, int8=False, exporter="torchscript", log=ctx.log)
+                                calib=manifest, int8=False, exporter="torchscript", log=ctx.log, **sizes)
     return {"student": student, "teacher": teacher}
 
 
@@ -259,10 +275,13 @@ def step_bench_real(ctx: Context) -> dict[str, Any]:
     # One backend at a time (facetrust.export.timing), so fewer rounds give stable medians; the teacher's
     # INT8 (minutes of ViT-B/16 export and quantization) is not built: the student's INT8 is compared with
     # the teacher's FP32 ONNX.
+    # Batch 1 only: the claim is latency; ViT-B/16's batch-32 throughput cost most of this step's time.
     settings = BenchSettings.quick_settings(students=(STUDENT,), calib=ctx.results["data"]["manifest"],
-                                            int8_teacher=False, agreement_samples=16)
+                                            int8_teacher=False, agreement_samples=16, rounds_bn=0)
     if not ctx.settings.quick:
         settings.rounds_b1 = 10
+    if ctx.settings.tiny:  # the same code path on clip-tiny's 64 px instead of ViT-B/16's 224 px
+        settings.clip, settings.rounds_b1, settings.calib_samples, settings.agreement_samples = "clip-tiny", 2, 8, 8
     result = run_benchmark(settings, log=ctx.log)
     return {"machine": result["machine"], "settings": result["settings"], "records": result["records"]}
 
@@ -298,7 +317,7 @@ def step_explain(ctx: Context) -> dict[str, Any]:
 
 STEPS: list[tuple[str, str, Callable[[Context], dict[str, Any]]]] = [
     ("data", "generate the fas-sim benchmark", step_data),
-    ("clip", "pretrain clip-tiny on the captioned corpus (with --clip-pretrain)", step_clip),
+    ("clip", "pretrain clip-tiny on the captioned corpus (--no-clip-pretrain skips it)", step_clip),
     ("teacher", "train the FLIP-IT teacher (clip-tiny)", step_teacher),
     ("student", f"distil the {STUDENT} student", step_student),
     ("evaluate", f"evaluate both on the held-out domain '{TARGET}' (eer@val)", step_evaluate),
