@@ -7,12 +7,23 @@ Silenced by default (each narrowly, by its exact message or logger; real warning
 * the ``LeafSpec`` deprecation warning torch raises inside Lightning's ``_pytree`` helper;
 * ONNX Runtime's "Please consider to run pre-processing before quantization" (root logger);
 * ONNX Runtime's C++ ``[W:onnxruntime ...]`` lines such as "Removing initializer" (default
-  logger severity 3 = errors only).
+  logger severity 3 = errors only);
+* Lightning's "Found N module(s) in eval mode at the start of training" (distillation keeps its frozen
+  teacher in eval mode on purpose).
+
+INFO records go to the log file, not the terminal: the root logger gets one terminal handler at
+WARNING (``quiet_terminal``), installed before any library logs, so open_clip's and ONNX Runtime's
+``logging.info`` calls ("Parsing model identifier...", "Created a copy of bias input...") do not make
+``logging`` install its own stderr handler; Lightning's INFO lines ("GPU available: False, used:
+False") propagate to it instead of going through the stderr handler Lightning adds for itself when the
+root logger has none. Handlers that a library installed anyway (``logging.basicConfig``) are raised
+to WARNING as well.
 
 Progress bars (tqdm, Lightning) are shown only when stderr is a terminal (``progress_enabled``).
 ``--verbose`` turns nothing off (and logs DEBUG); ``--quiet`` also hides progress bars and INFO
 records. ``start_log(folder)`` copies everything written to stdout/stderr and every log record into
-``folder/facetrust.log``.
+``folder/facetrust.log``; ``start_log(folder, main=True)`` (the demo) keeps that file for the whole
+process while the runs inside it open and close their own.
 """
 
 from __future__ import annotations
@@ -31,7 +42,8 @@ NOISE = (  # substrings of known-harmless third-party messages
 LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
                      "lightning_utilities.core.rank_zero", "lightning.pytorch", "lightning.fabric")
 
-_state = {"level": "normal", "installed": False, "log": None}
+_state = {"level": "normal", "installed": False, "tee": False,
+          "logs": {}}  # "main" / "run" -> (path, file, handler)
 
 
 class _NoiseFilter(logging.Filter):
@@ -74,6 +86,7 @@ def setup_output(args=None, level: str | None = None) -> str:
         for name in ("lightning.pytorch", "lightning.fabric"):
             logging.getLogger(name).setLevel(logging.WARNING)
     if level != "verbose":
+        quiet_terminal()
         silence_known_noise()
     if not progress_enabled():
         os.environ.setdefault("TQDM_DISABLE", "1")  # tqdm >= 4.66 reads its defaults from TQDM_* variables
@@ -91,7 +104,10 @@ def progress_enabled() -> bool:
 
 def silence_known_noise() -> None:
     """Install the narrow filters listed in the module docstring (idempotent)."""
-    if _state["installed"] or output_level() == "verbose":
+    if output_level() == "verbose":
+        return
+    quiet_terminal()  # again: a library imported since may have added a handler
+    if _state["installed"]:
         return
     _state["installed"] = True
     logging.getLogger().addFilter(_FILTER)
@@ -112,6 +128,11 @@ def warning_filters() -> None:
                                 category=category)
         warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.all_gather is deprecated",
                                 category=category)  # Lightning's all_gather under DDP
+    # Lightning warns when any module is in eval mode as fit starts. Distillation keeps its frozen teacher
+    # in eval mode on purpose (DistillModule.train: no dropout, no batch-norm updates), so every
+    # distillation run would print it; the message names no module to tell that case from another.
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training",
+                            category=UserWarning)  # Lightning's PossibleUserWarning
 
 
 def _importable(name: str) -> bool:
@@ -120,48 +141,84 @@ def _importable(name: str) -> bool:
     return find_spec(name) is not None
 
 
-class _Tee:
-    """A text stream that writes to the original stream and to the log file."""
+def _is_terminal(handler: logging.Handler) -> bool:
+    """A plain StreamHandler that is not one of the log files: one that basicConfig, Lightning or we
+    installed for stderr/stdout (subclasses, such as files and pytest's capture, are not terminals)."""
+    return type(handler) is logging.StreamHandler and not any(
+        handler is h for _, _, h in _state["logs"].values())
 
-    def __init__(self, stream, log) -> None:
-        self._stream, self._log = stream, log
+
+def quiet_terminal() -> None:
+    """INFO records to the log file only (no-op with --verbose): the root logger's terminal handlers pass
+    WARNING and up (one is added when there is none), and Lightning's loggers drop the stderr handlers
+    Lightning gives itself and propagate to the root."""
+    if output_level() == "verbose":
+        return
+    root = logging.getLogger()
+    terminals = [h for h in root.handlers if _is_terminal(h)]
+    if not terminals:
+        terminal = logging.StreamHandler(getattr(sys.stderr, "_stream", sys.stderr))
+        terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(terminal)
+        terminals = [terminal]
+    for handler in terminals:
+        if handler.level < logging.WARNING:
+            handler.setLevel(logging.WARNING)
+    # "lightning" (the unified package) always gives itself an INFO stderr handler; its subpackages do
+    # when imported before the root logger had a handler, and then stop propagating.
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if _is_terminal(h)]:
+            logger.removeHandler(handler)
+        logger.propagate = True
+
+
+class _Tee:
+    """A text stream that writes to the original stream and to every open log file."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
 
     def write(self, text: str) -> int:
-        self._log.write(text)
-        self._log.flush()
+        for _, log, _ in list(_state["logs"].values()):
+            log.write(text)
+            log.flush()
         return self._stream.write(text)
 
     def flush(self) -> None:
         self._stream.flush()
-        self._log.flush()
+        for _, log, _ in list(_state["logs"].values()):
+            log.flush()
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
 
 
-def start_log(folder: str | os.PathLike) -> Path:
-    """Copy stdout, stderr and all log records (DEBUG up) into ``folder/facetrust.log`` (appending)."""
+def start_log(folder: str | os.PathLike, main: bool = False) -> Path:
+    """Copy stdout, stderr and all log records (DEBUG up) into ``folder/facetrust.log`` (appending).
+
+    A run's log (``main=False``) replaces the previous run's; the ``main`` one (the demo's, for the
+    whole process) stays open beside it."""
     path = Path(folder) / LOG_FILE
-    if _state["log"] is not None and _state["log"][0] == path:
+    role = "main" if main else "run"
+    if any(entry[0] == path for entry in _state["logs"].values()):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     log = open(path, "a", buffering=1)
-    if _state["log"] is None:
-        sys.stdout, sys.stderr = _Tee(sys.stdout, log), _Tee(sys.stderr, log)
-    else:
-        sys.stdout._log = sys.stderr._log = log  # type: ignore[attr-defined]
     handler = logging.StreamHandler(log)
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    previous = _state["logs"].get(role)
+    _state["logs"][role] = (path, log, handler)
     root = logging.getLogger()
-    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
-               for h in root.handlers):  # warnings still reach the terminal, as without a log file
-        terminal = logging.StreamHandler(getattr(sys.stderr, "_stream", sys.stderr))
-        terminal.setLevel(logging.WARNING)
-        terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        root.addHandler(terminal)
+    if previous is not None:
+        root.removeHandler(previous[2])
+        previous[1].close()
+    if not _state["tee"]:
+        sys.stdout, sys.stderr = _Tee(sys.stdout), _Tee(sys.stderr)
+        _state["tee"] = True
+    quiet_terminal()  # warnings still reach the terminal, INFO only the file (no-op with --verbose)
     root.addHandler(handler)
     if root.level > logging.INFO:
         root.setLevel(logging.INFO)  # INFO records (open_clip, Lightning) go to the file only
-    _state["log"] = (path, log, handler)
     return path
