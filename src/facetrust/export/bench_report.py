@@ -26,17 +26,19 @@ def _spread(record: dict[str, Any]) -> str:
 
 def _method_text(settings: dict[str, Any]) -> str:
     method = settings.get("timing_method", "phased")
-    rounds = f"{settings['rounds_b1']} at batch 1, {settings['rounds_bn']} at batch {settings['batch']}"
+    rounds = f"{settings['rounds_b1']} at batch 1" + (f", {settings['rounds_bn']} at batch {settings['batch']}"
+                                                      if settings["rounds_bn"] > 0 else " (no throughput batch)")
     if method == "interleaved":
         return f"Rounds: {rounds}, interleaved round-robin (PyTorch and ORT alternating call by call, ORT spinning off)."
     if method == "phased":
         return (f"Rounds: {rounds}, one backend at a time (PyTorch and ORT never run together), models "
                 "round-robin within a backend, backends alternating in 3 blocks (facetrust.export.timing).")
+    budget = f"{settings['budget_b1_s']:g} s at batch 1" + (
+        f", {settings['budget_bn_s']:g} s at batch {settings['batch']}" if settings["rounds_bn"] > 0 else "")
     return (f"Each (model, backend) timed alone in stretches of consecutive calls, as a deployed process runs "
-            f"it, ORT spinning on (its default): at least {rounds}, more to fill "
-            f"{settings['budget_b1_s']:g} s (batch 1) / {settings['budget_bn_s']:g} s (batch {settings['batch']}) "
-            f"of calls per model; {settings['blocks']} blocks, models in rotating order, waiting between "
-            "stretches until the previous model's threads stop spinning (facetrust.export.timing).")
+            f"it, ORT spinning on (its default): timed calls per model at least {rounds}, more to fill {budget}; "
+            f"{settings['blocks']} blocks, models in rotating order, waiting between stretches until the "
+            "previous model's threads stop spinning (facetrust.export.timing).")
 
 
 def _stability_lines(records: list[dict[str, Any]]) -> list[str]:
@@ -66,7 +68,9 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['threads']} thread(s) for PyTorch "
         f"and ONNX Runtime; torch {machine['torch']}, onnxruntime {machine['onnxruntime']}, Python "
-        f"{machine['python']}; load average at start {load}; "
+        f"{machine['python']}; load average at start {load}"
+        + (f", after {', '.join(f'{v:.2f}' for v in machine['load_avg_after'])}" if machine.get("load_avg_after") else "")
+        + "; "
         f"{machine['date_utc']} UTC. Teacher: FLIP-IT on CLIP {settings['clip']} at "
         f"{settings.get('image_size', '?')} px, random weights. " + _method_text(settings),
         "",
@@ -83,11 +87,12 @@ def render_markdown(result: dict[str, Any]) -> str:
             cells.append("—" if r is None else f"{_cell(r, 'latency_ms_p50', '.2f')} {_spread(r)}")
         lines.append(f"| {m} | {first[m]['params'] / 1e6:.2f} | {first[m]['gflops']:.2f} | " + " | ".join(cells) + " |")
     lines += _stability_lines(records)
-    lines += ["", f"Throughput at batch {batch} (images/s):", "",
-              "| model | PyTorch | ORT FP32 | ORT INT8 |", "|---|---:|---:|---:|"]
-    for m in models:
-        cells = [_cell(index.get((m, backend, batch)), "throughput_ips", ".1f") for backend in BACKENDS]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    if any(r["batch"] == batch for r in records):  # rounds_bn = 0: latency only
+        lines += ["", f"Throughput at batch {batch} (images/s):", "",
+                  "| model | PyTorch | ORT FP32 | ORT INT8 |", "|---|---:|---:|---:|"]
+        for m in models:
+            cells = [_cell(index.get((m, backend, batch)), "throughput_ips", ".1f") for backend in BACKENDS]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
     lines += ["", "INT8 (ONNX Runtime) vs FP32:", "",
               "| model | quantization | INT8 / FP32 latency (batch 1) | decision agreement | ONNX MB FP32 → INT8 |",
               "|---|---|---:|---:|---:|"]
