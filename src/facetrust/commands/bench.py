@@ -29,7 +29,10 @@ def register(subparsers) -> None:
                    help="seconds of timed calls per model at batch 1 with --timing blocks (default 3, quick 1; "
                    "0: exactly --rounds)")
     p.add_argument("--rounds-batch", type=int, default=None,
-                   help="timing rounds at the throughput batch (default 3, quick 1)")
+                   help="timing rounds at the throughput batch (default 3, quick 1; 0: latency only)")
+    p.add_argument("--no-teacher-int8", action="store_true",
+                   help="do not build the ViT-B/16 teacher's INT8 (minutes of export and quantization); the "
+                   "students' INT8 is then compared with the teacher's FP32 ONNX (as the demo does)")
     p.add_argument("--calib", default=None, metavar="MANIFEST",
                    help="manifest for INT8 calibration and agreement (default: a small generated fas-sim)")
     p.add_argument("--exporter", choices=("auto", "dynamo", "torchscript"), default="torchscript",
@@ -136,8 +139,10 @@ def run(args) -> int:
                  "timing_method": args.timing}
     if args.rounds:
         overrides["rounds_b1"] = args.rounds
-    if args.rounds_batch:
+    if args.rounds_batch is not None:
         overrides["rounds_bn"] = args.rounds_batch
+    if args.no_teacher_int8:
+        overrides["int8_teacher"] = False
     if args.budget is not None:
         overrides["budget_b1_s"] = args.budget
     settings = BenchSettings.quick_settings(**overrides) if args.quick else BenchSettings(**overrides)
