@@ -2,8 +2,6 @@ TINY_ENV = "FACETRUST_DEMO_TINY"  # =1: a test-sized run of every step (tests/te
 
 
 def register(subparsers) -> None:
-    import argparse
-
     p = subparsers.add_parser(
         "demo",
         help="run the whole pipeline on the embedded fas-sim benchmark (no download, no GPU)",
@@ -16,9 +14,12 @@ def register(subparsers) -> None:
     p.add_argument("--quick", action="store_true", help="fewer iterations: a smoke run of a few minutes")
     p.add_argument("--force", action="store_true", help="redo every step instead of reusing finished ones")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"), help="where to train")
-    p.add_argument("--clip-pretrain", action=argparse.BooleanOptionalAction, default=True,
-                   help="pretrain clip-tiny on the captioned corpus (a cached step) and start the FLIP teacher "
-                   "from it (default); --no-clip-pretrain starts it from random weights and skips the claims step")
+    p.add_argument("--no-clip-pretrain", dest="clip_pretrain", action="store_false", default=True,
+                   help="skip the CLIP pretraining step (by default clip-tiny is pretrained on the captioned "
+                   "corpus, cached, and the FLIP teacher starts from it): the teacher starts from random "
+                   "weights and the claims step is skipped")
+    p.add_argument("--clip-pretrain", dest="clip_pretrain", action="store_true",
+                   help="the default (kept so that older command lines still run)")
     from facetrust.console import add_output_flags  # standard library only
 
     add_output_flags(p, run)  # --quiet / --verbose
