@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from facetrust import atomic
 from facetrust.demo.claims_step import step_claims
 from facetrust.demo.clip_step import is_stale as clip_is_stale
 from facetrust.demo.clip_step import step_clip
@@ -351,7 +352,8 @@ def run_demo(settings: DemoSettings, log: Callable[[str], None] = print) -> dict
         result = function(ctx)
         seconds = time.perf_counter() - started
         ctx.results[name] = result
-        record.write_text(json.dumps({"seconds": round(seconds, 1), "result": result}, indent=2, default=_plain))
+        atomic.write_text(record, json.dumps({"seconds": round(seconds, 1), "result": result}, indent=2,
+                                             default=_plain))  # a killed run never leaves half a record
         log(f"[{number}/{total}] {title}: {seconds:.0f} s")
         # A redone step invalidates the steps after it.
         for later, _, _ in STEPS[number:]:

@@ -205,8 +205,9 @@ def build_report(results: dict[str, Any], timings: dict[str, float], settings: A
         configs.code(yaml.safe_dump(results[role]["config"], sort_keys=False))
     sections.append(configs)
 
-    html = render("facetrust demo report",
-                  f"fas-sim leave-one-domain-out, target '{target}'; {'quick run' if settings.quick else 'full run'}",
-                  sections)
-    path.write_text(html)
+    size = "test-sized run (numbers mean nothing)" if settings.tiny else "quick run" if settings.quick else "full run"
+    html = render("facetrust demo report", f"fas-sim leave-one-domain-out, target '{target}'; {size}", sections)
+    from facetrust import atomic
+
+    atomic.write_text(path, html)  # a killed run leaves the previous report, never half of one
     return path
