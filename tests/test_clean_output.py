@@ -191,3 +191,31 @@ def test_verbose_shows_the_noise_sources(tmp_path):
     for noise in ("Parsing tokenizer identifier", "GPU available:", "TPU available:", "module(s) in eval mode",
                   "Created a copy of bias input"):
         assert noise in run.stderr, noise
+
+
+_LOGS = r"""
+import logging, sys
+from pathlib import Path
+from facetrust import console
+
+out = Path(sys.argv[1])
+console.setup_output(level="normal")
+console.start_log(out / "demo", main=True)
+print("before the runs")
+console.start_log(out / "a")
+print("in run a")
+logging.getLogger("x").info("an INFO record in run a")
+console.start_log(out / "b")
+print("in run b")
+"""
+
+
+def test_the_demo_log_keeps_everything_while_each_run_gets_its_own(tmp_path):
+    run = subprocess.run([sys.executable, "-c", _LOGS, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "an INFO record" not in run.stdout + run.stderr  # INFO: the log files only
+    demo, a, b = ((tmp_path / name / "facetrust.log").read_text() for name in ("demo", "a", "b"))
+    for line in ("before the runs", "in run a", "an INFO record in run a", "in run b"):
+        assert line in demo
+    assert "in run a" in a and "an INFO record in run a" in a and "in run b" not in a and "before" not in a
+    assert "in run b" in b and "in run a" not in b

@@ -42,8 +42,7 @@ NOISE = (  # substrings of known-harmless third-party messages
 LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
                      "lightning_utilities.core.rank_zero", "lightning.pytorch", "lightning.fabric")
 
-_state = {"level": "normal", "installed": False, "tee": False,
-          "logs": {}}  # "main" / "run" -> (path, file, handler)
+_state = {"level": "normal", "installed": False, "logs": {}}  # logs: "main" / "run" -> (path, file, handler)
 
 
 class _NoiseFilter(logging.Filter):
@@ -214,9 +213,10 @@ def start_log(folder: str | os.PathLike, main: bool = False) -> Path:
     if previous is not None:
         root.removeHandler(previous[2])
         previous[1].close()
-    if not _state["tee"]:
-        sys.stdout, sys.stderr = _Tee(sys.stdout), _Tee(sys.stderr)
-        _state["tee"] = True
+    if not isinstance(sys.stdout, _Tee):  # (again, if someone swapped the streams since)
+        sys.stdout = _Tee(sys.stdout)
+    if not isinstance(sys.stderr, _Tee):
+        sys.stderr = _Tee(sys.stderr)
     quiet_terminal()  # warnings still reach the terminal, INFO only the file (no-op with --verbose)
     root.addHandler(handler)
     if root.level > logging.INFO:
