@@ -283,6 +283,7 @@ def step_bench_real(ctx: Context) -> dict[str, Any]:
         settings.rounds_b1 = 10
     if ctx.settings.tiny:  # the same code path on clip-tiny's 64 px instead of ViT-B/16's 224 px
         settings.clip, settings.rounds_b1, settings.calib_samples, settings.agreement_samples = "clip-tiny", 2, 8, 8
+        settings.budget_b1_s = 0.05
     result = run_benchmark(settings, log=ctx.log)
     return {"machine": result["machine"], "settings": result["settings"], "records": result["records"]}
 

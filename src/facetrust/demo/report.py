@@ -159,7 +159,7 @@ def build_report(results: dict[str, Any], timings: dict[str, float], settings: A
 
     speed = Section("speed", "Speed")
     machine = results["bench"]["machine"]
-    speed.text(f"Measured in one run, round-robin, on {machine.get('cpu', 'this machine')} with "
+    speed.text(f"Measured in one run, each model alone in blocks of calls, on {machine.get('cpu', 'this machine')} with "
                f"{machine.get('threads', '?')} threads; each model at its own input size. The teacher here is "
                "the demo's tiny CLIP; `facetrust bench` times the real ViT-B/16 teacher at 224 px against the "
                "students (docs/results.md). INT8 speed-ups are against the teacher's FP32 ONNX.")
@@ -167,7 +167,8 @@ def build_report(results: dict[str, Any], timings: dict[str, float], settings: A
     real = results["bench_real"]
     speed.text(f"At deployment size: FLIP on CLIP ViT-B/16 at 224 px (random weights; the architecture sets the "
                f"speed) against the {real['settings']['students'][0]} architecture at 224 px, "
-               f"{real['settings']['rounds_b1']} rounds at batch 1; teacher-naive re-encodes the 12 prompts on "
+               f"at batch 1 (at least {real['settings']['rounds_b1']} calls per model, more within a time budget for "
+               "a fast model; each model timed alone in blocks); teacher-naive re-encodes the 12 prompts on "
                "every call, which is what caching the class text embeddings saves.")
     speed.table(_bench_rows(real["records"]), "Real-size architectures (facetrust bench)")
     sections.append(speed)
