@@ -10,7 +10,7 @@ for the trained checkpoint and why. Reference rows in the same run: the ViT-B/16
 224 px (the 100x goal), the clip-tiny teacher at its size, and Silent-Face's MiniFASNetV2 + V1SE fusion at
 80x80 (speed, and its fas-sim AUC with no training: whole image resized, as
 ``benchmarks/minifasnet_fas_sim.py --presentations whole``). Timing: ``facetrust.export.timing`` (ORT only,
-files round-robin). Writes ``OUT/frontier.json``, ``OUT/frontier.md`` and ``OUT/frontier.png`` (AUC vs
+each file alone in blocks of calls, blocks in rotating order). Writes ``OUT/frontier.json``, ``OUT/frontier.md`` and ``OUT/frontier.png`` (AUC vs
 ms, Pareto front marked).
 
     .venv/bin/python benchmarks/students_frontier.py --out runs/students_frontier \\
@@ -208,7 +208,7 @@ def markdown(result: dict) -> str:
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores; torch {m['torch']}, onnxruntime {m['onnxruntime']}; load "
              f"average {', '.join(f'{v:.2f}' for v in m['load_avg_1_5_15'])} at start, "
              f"{', '.join(f'{v:.2f}' for v in m.get('load_avg_after', []))} after; {m['date_utc']} UTC. "
-             "ORT batch 1, median of round-robin calls (facetrust.export.timing). AUC/HTER: frame level, "
+             "ORT batch 1, median latency, each model timed alone in blocks of calls (facetrust.export.timing). AUC/HTER: frame level, "
              "eer@val threshold, mean ± std over folds x seeds.", "",
              "| model | runs | AUC % | HTER % | params (M) | GFLOPs 224 | " + " | ".join(
                  f"FP32 ms {x}t | INT8 ms {x}t" for x in t) + f" | x ViT-B/16 (FP32 {t[0]}t) | shipped (trained size) |",
@@ -247,33 +247,43 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    """AUC vs ORT FP32 ms (224 px, first thread count), Pareto front (lower ms, higher AUC) joined."""
+    """Students' AUC vs ORT FP32 ms (224 px, first thread count) with their Pareto front (lower ms, higher
+    AUC) joined; the teacher's AUC and the goal (within 2 points of it, >= 100x faster than ViT-B/16) as
+    reference lines, since the teacher's own speed is at its 64 px, not 224."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     t = result["settings"]["threads"].split(",")[0]
+    rows = result["rows"]
     points = []
-    for name, row in result["rows"].items():
+    for name, row in rows.items():
         speed = row.get("at_224", row)
         auc = row.get("auc_mean", 100 * row["auc"] if row.get("auc") is not None else None)
-        if auc is not None and speed.get(f"fp32_ms_{t}t"):
+        if auc is not None and speed.get(f"fp32_ms_{t}t") and row.get("kind") in ("student", "anchor"):
             points.append((speed[f"fp32_ms_{t}t"], auc, name))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for ms, auc, name in points:
         ax.scatter(ms, auc)
         ax.annotate(name, (ms, auc), fontsize=7, xytext=(3, 3), textcoords="offset points")
     front, best = [], -1.0
-    for ms, auc, _ in sorted(points):
-        if auc > best:
+    for ms, auc, name in sorted(points):
+        if auc > best and "Silent-Face" not in name:
             front.append((ms, auc))
             best = auc
-    if front:
-        ax.plot(*zip(*front, strict=True), "--", color="grey", label="Pareto front")
-        ax.legend()
+    if len(front) > 1:
+        ax.plot(*zip(*front, strict=True), "--", color="grey", label="students' Pareto front")
+    teacher = rows.get("FLIP-IT clip-tiny (teacher)", {})
+    if "auc_mean" in teacher:
+        ax.axhline(teacher["auc_mean"], color="tab:blue", lw=1, label=f"teacher AUC {teacher['auc_mean']:.1f}")
+        ax.axhline(teacher["auc_mean"] - 2, color="tab:blue", lw=1, ls=":", label="goal: within 2 points")
+    vit = rows.get("FLIP-IT ViT-B/16 (image tower)", {}).get(f"fp32_ms_{t}t")
+    if vit:
+        ax.axvline(vit / 100, color="tab:red", lw=1, ls=":", label=f"goal: 100x ViT-B/16 ({vit / 100:.2f} ms)")
+    ax.legend(fontsize=7, loc="center right")
     ax.set_xscale("log")
-    ax.set_xlabel(f"ORT FP32 ms, batch 1, {t} thread(s) (224 px; anchor at 80x80; teacher at its size)")
+    ax.set_xlabel(f"ORT FP32 ms, batch 1, {t} thread(s) (students at 224 px; Silent-Face anchor at 80x80)")
     ax.set_ylabel("held-out AUC % (fas-sim LOO)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
