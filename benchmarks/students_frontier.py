@@ -72,7 +72,8 @@ def train(args, students: list[str]) -> None:
     dc.run_all(teacher, train_one, out / "teacher")
     for name in students:
         run_args = argparse.Namespace(**{**vars(args), "student": name})
-        config = with_targets(dc.student_config(run_args, RECIPE, out / "students" / dc.slug(name)), args.targets)
+        recipe = dc.METHODS[args.recipe] if args.recipe else RECIPE
+        config = with_targets(dc.student_config(run_args, recipe, out / "students" / dc.slug(name)), args.targets)
         check_config(config)
         dc.run_all(config, distill_one, out / "students" / dc.slug(name))
 
@@ -302,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher-pretrained", metavar="CLIP_SAFETENSORS",
                         help="start the FLIP-IT teachers from this pretrained clip-tiny (as the demo does), "
                              "e.g. a `task: clip` run's clip.safetensors")
+    parser.add_argument("--recipe", choices=list(dc.METHODS), default=None,
+                        help="a distill_compare method instead of KD-KL (T=4), e.g. the demo's "
+                             "'combination (KL+FD+CRD+RKD-d)'")
     parser.add_argument("--student-size", type=int, default=64, help="student input size (the teacher's: 64)")
     parser.add_argument("--subjects", type=int, default=25, help="fas-sim subjects per domain")
     parser.add_argument("--threads", default="1,2", help="ORT thread counts to time (default 1,2)")
