@@ -218,15 +218,15 @@ def _timing_summary(settings: BenchSettings) -> dict[str, Any]:
             "spinning, then untimed calls for 0.05 s when a call is shorter"}
 
 
-def _time(runners: list[Runner], batch: np.ndarray, rounds: int, warmup: int, budget_s: float,
-          settings: BenchSettings, label: str) -> list[dict[str, Any]]:
-    """``latency_record`` of each runner (with its blocks when the method is ``"blocks"``)."""
-    if settings.timing_method == "blocks":
-        timings = time_runners(runners, batch, rounds, warmup, budget_s=budget_s, blocks=settings.blocks,
-                               max_rounds=settings.max_rounds, progress=settings.progress, label=label)
+def _time(runners: list[Runner], batch: np.ndarray, rounds: int, warmup: int, budget_s: float, method: str,
+          progress: bool, label: str, blocks: int = 5, max_rounds: int = MAX_ROUNDS) -> list[dict[str, Any]]:
+    """``latency_record`` of each runner at ``len(batch)`` images (with its blocks when the method is
+    ``"blocks"``): the one timing call of ``run_benchmark`` and ``time_models``."""
+    if method == "blocks":
+        timings = time_runners(runners, batch, rounds, warmup, budget_s=budget_s, blocks=blocks,
+                               max_rounds=max_rounds, progress=progress, label=label)
     else:
-        timings = time_round_robin(runners, batch, rounds, warmup, settings.progress, label,
-                                   method=settings.timing_method)
+        timings = time_round_robin(runners, batch, rounds, warmup, progress, label, method=method)
     return [latency_record(timing, len(batch)) for timing in timings]
 
 
@@ -267,7 +267,8 @@ def run_benchmark(settings: BenchSettings, log=print) -> dict[str, Any]:
         for batch, rounds, warmup, budget in plan:
             if rounds <= 0:
                 continue
-            timed = _time(runners, inputs[batch], rounds, warmup, budget, settings, f"batch {batch}")
+            timed = _time(runners, inputs[batch], rounds, warmup, budget, settings.timing_method, settings.progress,
+                          f"batch {batch}", settings.blocks, settings.max_rounds)
             for runner, latency in zip(runners, timed, strict=True):
                 records.append({"model": runner.model, "backend": runner.backend, "batch": batch, **latency,
                                 "params": int(runner.params), "gflops": round(runner.gflops, 4),
@@ -320,13 +321,9 @@ def time_models(models: dict[str, Any], batch: int = 32, rounds_b1: int = 30, ro
             inputs = {name: rng.standard_normal((size, *shape)).astype(np.float32) for name, shape in sizes.items()}
             own = [Runner(r.model, r.backend, lambda _, call=r.call, x=inputs[r.model]: call(x), r.params, r.gflops)
                    for r in runners]  # each model gets its own input; the shared batch argument is unused
-            feed = next(iter(inputs.values()))
-            if method == "blocks":
-                timings = time_runners(own, feed, rounds, warm, budget_s=budget, progress=progress, label=f"batch {size}")
-            else:
-                timings = time_round_robin(own, feed, rounds, warm, progress, f"batch {size}", method=method)
-            for runner, timing in zip(runners, timings, strict=True):
-                latency = latency_record(timing, size)
+            # the shared feed has the first model's shape; latency_record needs only its batch size
+            timed = _time(own, next(iter(inputs.values())), rounds, warm, budget, method, progress, f"batch {size}")
+            for runner, latency in zip(runners, timed, strict=True):
                 records.append({"model": runner.model, "backend": runner.backend, "batch": size,
                                 "input": "x".join(map(str, sizes[runner.model][1:])), **latency,
                                 "fps": round(size * 1000.0 / latency["latency_ms_p50"], 1), "params": int(runner.params),
