@@ -67,9 +67,7 @@ class Box:
 
     def scaled(self, factor: float) -> Box:
         """The same box (and landmarks) in an image resized by ``factor``."""
-        points = None if self.landmarks is None else tuple((x * factor, y * factor) for x, y in self.landmarks)
-        return replace(self, x=self.x * factor, y=self.y * factor, w=self.w * factor, h=self.h * factor,
-                       landmarks=points)
+        return self.rescaled(factor, factor)
 
     def rescaled(self, sx: float, sy: float) -> Box:
         """The same box (and landmarks) with x multiplied by ``sx`` and y by ``sy``: from a resized image
