@@ -15,9 +15,9 @@ from facetrust.data.video import UNREADABLE_VIDEO_HINT, prepare_videos
 CANNOT_OPEN = "cannot open the video (corrupt, truncated or an unsupported codec)"
 
 
-def _good_video(path):
+def _good_video(path, fourcc="MJPG"):
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (40, 30))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10, (40, 30))
     for i in range(12):
         writer.write(np.full((30, 40, 3), 20 * i, np.uint8))
     writer.release()
@@ -31,12 +31,7 @@ def _garbage(path):
 
 
 def _truncated(path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (40, 30))
-    for i in range(12):
-        writer.write(np.full((30, 40, 3), 20 * i, np.uint8))
-    writer.release()
-    data = path.read_bytes()
+    data = _good_video(path, "mp4v").read_bytes()
     path.write_bytes(data[: len(data) // 3])  # the index (moov atom) is at the end: cut off
     return path
 
